@@ -1,0 +1,59 @@
+/*
+ * The bot's core, the same for every transport and for the terminal chat:
+ * from a matched message and the room's profile to the reply to send (or
+ * silence). Transports (transport/matrix.c, transport/irc.c) call it
+ * through the event loop in daemon.c; `faqbot chat` calls it directly.
+ */
+#ifndef FAQBOT_BOT_H
+#define FAQBOT_BOT_H
+
+#include "config.h"
+#include "kb.h"
+#include "match.h"
+#include "response.h"
+
+enum bot_reply_kind {
+	BOT_SILENT,   /* nothing to say */
+	BOT_ANSWER,   /* a vetted FAQ or info answer */
+	BOT_SAFETY,   /* the emergency or crisis answer */
+	BOT_CHOICE,   /* "did you mean 1) ... 2) ...?" */
+	BOT_FALLBACK, /* addressed, but no answer: points to people */
+	BOT_POINTER,  /* the same answer was given recently: points back to it */
+	BOT_NOTICE,   /* a reply to a moderator command, or a refusal */
+};
+
+struct bot_reply {
+	enum bot_reply_kind kind;
+	const struct intent *intent;    /* what was answered (ANSWER, SAFETY, POINTER) */
+	const struct intent *choice[2]; /* the options of a CHOICE */
+	struct rendered text;           /* what to send; empty when SILENT */
+	int draft;                      /* the response sent is a draft */
+	const char *why;                /* for logs: why silent, or what was done */
+};
+
+/*
+ * Composes the reply to a match result in room (a merged profile, see
+ * config_room()). name is the asker's display name (may be NULL);
+ * addressed says the bot was mentioned, replied to or given the prefix
+ * (then "no answer" becomes the fallback). alerted says moderators were
+ * alerted (adds the notice to a crisis answer). Never fails.
+ */
+void bot_compose(const struct kb *kb, const struct config *cfg, const struct match_result *res,
+                 const struct cfg_room *room, const char *name, int addressed, int alerted,
+                 struct bot_reply *out);
+
+/* Composes the answer of one intent (after a "did you mean" choice, say). */
+void bot_compose_intent(const struct kb *kb, const struct config *cfg, const struct intent *in,
+                        const struct cfg_room *room, const char *name,
+                        const struct match_result *res, int alerted, struct bot_reply *out);
+
+void bot_reply_free(struct bot_reply *r);
+
+/* Is in one of the safety intents (emergency, crisis)? */
+int bot_is_safety(const struct intent *in);
+
+/* Fills match options from the configuration (and a room's enabled intents). */
+void bot_match_opts(const struct config *cfg, const struct cfg_room *room, struct match_opts *o,
+                    const char **names_buf, size_t names_cap);
+
+#endif

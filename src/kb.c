@@ -1,0 +1,480 @@
+/*
+ * Loading a whole knowledge base (lexicon, intents, responses), the checks
+ * across files, and the matcher's index. See kb.h.
+ */
+#include "kb.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "acm.h"
+#include "embed.h"
+#include "lexicon.h"
+#include "rxlit.h"
+#include "smap.h"
+#include "text.h"
+#include "util.h"
+
+#define KB_MAX_FILE (1 << 20) /* a hand-written file larger than this is a mistake */
+
+/* A file to load: its name and contents. */
+struct kb_file {
+	char *name;
+	char *text;
+	size_t len;
+};
+
+struct kb_files {
+	struct kb_file *f;
+	size_t n;
+};
+
+static void
+files_free(struct kb_files *fs)
+{
+	size_t i;
+
+	for (i = 0; i < fs->n; i++) {
+		free(fs->f[i].name);
+		free(fs->f[i].text);
+	}
+	free(fs->f);
+	fs->f = NULL;
+	fs->n = 0;
+}
+
+static void
+files_add(struct kb_files *fs, const char *name, char *text, size_t len)
+{
+	fs->f = xreallocarray(fs->f, fs->n + 1, sizeof(*fs->f));
+	fs->f[fs->n].name = xstrdup(name);
+	fs->f[fs->n].text = text;
+	fs->f[fs->n].len = len;
+	fs->n++;
+}
+
+static int
+has_ext(const char *name, const char *ext)
+{
+	size_t n = strlen(name), e = strlen(ext);
+
+	return n > e && strcmp(name + n - e, ext) == 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void
+read_one(struct kb_files *fs, const char *path, struct diag_list *diags)
+{
+	size_t len;
+	char *text = file_read(path, KB_MAX_FILE, &len);
+
+	if (text == NULL) {
+		diag_add(diags, DIAG_ERROR, path, 0, 0, "cannot read: %s",
+		         errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+		return;
+	}
+	files_add(fs, path, text, len);
+}
+
+/* Adds path (a file, or a directory's *ext files in name order) to fs. */
+static void
+collect(struct kb_files *fs, const char *path, const char *ext, struct diag_list *diags)
+{
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+	char **names = NULL, *full;
+	size_t n = 0, i;
+
+	if (stat(path, &st) == -1) {
+		diag_add(diags, DIAG_ERROR, path, 0, 0, "%s", strerror(errno));
+		return;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		read_one(fs, path, diags);
+		return;
+	}
+	if ((d = opendir(path)) == NULL) {
+		diag_add(diags, DIAG_ERROR, path, 0, 0, "%s", strerror(errno));
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || !has_ext(de->d_name, ext))
+			continue;
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
+	for (i = 0; i < n; i++) {
+		full =
+		    xasprintf("%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", names[i]);
+		read_one(fs, full, diags);
+		free(full);
+		free(names[i]);
+	}
+	free(names);
+}
+
+static void
+collect_embedded(struct kb_files *fs, const char *prefix)
+{
+	const struct embed_file *e;
+	size_t pl = strlen(prefix);
+
+	for (e = embed_files; e->name; e++)
+		if (strncmp(e->name, prefix, pl) == 0)
+			files_add(fs, e->name, xstrndup(e->data, e->len), e->len);
+}
+
+static const char *
+keep_name(struct kb *kb, const char *name)
+{
+	kb->files = xreallocarray(kb->files, kb->nfiles + 1, sizeof(*kb->files));
+	kb->files[kb->nfiles] = xstrdup(name);
+	return kb->files[kb->nfiles++];
+}
+
+void
+kb_free(struct kb *kb)
+{
+	size_t i;
+
+	if (kb == NULL)
+		return;
+	for (i = 0; i < kb->nin; i++)
+		intent_clear(&kb->in[i]);
+	free(kb->in);
+	intent_terms_free(&kb->terms);
+	response_set_free(&kb->responses);
+	lexicon_free(kb->lx);
+	for (i = 0; i < kb->nfiles; i++)
+		free(kb->files[i]);
+	free(kb->files);
+	free(kb->origin);
+	acm_free(kb->ac);
+	free(kb->pat);
+	free(kb->lit_start);
+	free(kb->lit_pat);
+	free(kb->term_start);
+	free(kb->term_ref);
+	free(kb->always);
+	free(kb);
+}
+
+int
+kb_intent_find(const struct kb *kb, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < kb->nin; i++)
+		if (strcmp(kb->in[i].id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
+const struct response *
+kb_response(const struct kb *kb, const struct intent *in, const char *locale)
+{
+	return response_find(&kb->responses, in->response, locale);
+}
+
+void
+kb_stats(const struct kb *kb, size_t *patterns, size_t *always, size_t *literals, size_t *terms)
+{
+	*patterns = kb->npat;
+	*always = kb->nalways;
+	*literals = kb->nlit;
+	*terms = kb->terms.n;
+}
+
+/* Pairs (key, value) turned into compressed rows: start[key]..start[key+1]. */
+struct pairs {
+	uint32_t *key;
+	uint32_t *val;
+	size_t n;
+	size_t cap;
+};
+
+static void
+pairs_add(struct pairs *p, uint32_t key, uint32_t val)
+{
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 256;
+		p->key = xreallocarray(p->key, p->cap, sizeof(*p->key));
+		p->val = xreallocarray(p->val, p->cap, sizeof(*p->val));
+	}
+	p->key[p->n] = key;
+	p->val[p->n] = val;
+	p->n++;
+}
+
+/* Builds start[nkeys + 1] and the values grouped by key. */
+static void
+pairs_rows(const struct pairs *p, size_t nkeys, uint32_t **start, uint32_t **vals)
+{
+	uint32_t *s = xcalloc(nkeys + 1, sizeof(*s)), *fill;
+	uint32_t *v = xcalloc(p->n ? p->n : 1, sizeof(*v));
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		s[p->key[i] + 1]++;
+	for (i = 0; i < nkeys; i++)
+		s[i + 1] += s[i];
+	fill = xcalloc(nkeys ? nkeys : 1, sizeof(*fill));
+	for (i = 0; i < p->n; i++)
+		v[s[p->key[i]] + fill[p->key[i]]++] = p->val[i];
+	free(fill);
+	*start = s;
+	*vals = v;
+}
+
+static void
+pairs_free(struct pairs *p)
+{
+	free(p->key);
+	free(p->val);
+}
+
+static void
+index_pattern(struct kb *kb, struct smap *lits, struct pairs *lp, uint32_t intent, uint16_t idx,
+              int negative, struct intent_pattern *ip)
+{
+	struct rxlit r;
+	uint32_t p = (uint32_t)kb->npat, *slot, cap;
+	size_t i, flen;
+	char *f;
+	int added;
+
+	kb->pat = xreallocarray(kb->pat, kb->npat + 1, sizeof(*kb->pat));
+	kb->pat[kb->npat].intent = intent;
+	kb->pat[kb->npat].idx = idx;
+	kb->pat[kb->npat].negative = (uint8_t)negative;
+	kb->npat++;
+	if (pcre2_pattern_info(ip->code, PCRE2_INFO_CAPTURECOUNT, &cap) == 0 &&
+	    cap > kb->max_captures)
+		kb->max_captures = cap;
+	if (rxlit_extract(ip->expanded, strlen(ip->expanded), &r) <= 0 || r.n == 0) {
+		rxlit_free(&r);
+		ip->always = 1;
+		kb->always = xreallocarray(kb->always, kb->nalways + 1, sizeof(*kb->always));
+		kb->always[kb->nalways++] = p;
+		return;
+	}
+	for (i = 0; i < r.n; i++) {
+		f = text_fold(r.lit[i], r.len[i], &flen);
+		slot = smap_put(lits, f, flen, (uint32_t)lits->count, &added);
+		pairs_add(lp, *slot, p);
+		free(f);
+	}
+	rxlit_free(&r);
+}
+
+static void
+build_index(struct kb *kb)
+{
+	struct smap lits;
+	struct pairs lp = {0}, tp = {0};
+	struct kb_term_ref *refs = NULL;
+	size_t i, j, k, nrefs = 0;
+	uint32_t *refidx;
+
+	smap_init(&lits);
+	for (i = 0; i < kb->nin; i++) {
+		struct intent *in = &kb->in[i];
+
+		for (j = 0; j < in->npat; j++)
+			index_pattern(kb, &lits, &lp, (uint32_t)i, (uint16_t)j, 0, &in->pat[j]);
+		for (j = 0; j < in->nneg; j++)
+			index_pattern(kb, &lits, &lp, (uint32_t)i, (uint16_t)j, 1, &in->neg[j]);
+#define REF(t, r, g)                                                                               \
+	do {                                                                                       \
+		refs = xreallocarray(refs, nrefs + 1, sizeof(*refs));                              \
+		refs[nrefs] = (struct kb_term_ref){(uint32_t)i, (uint8_t)(r), (uint8_t)(g)};       \
+		pairs_add(&tp, (t), (uint32_t)nrefs);                                              \
+		nrefs++;                                                                           \
+	} while (0)
+		for (j = 0; j < in->nall; j++)
+			for (k = 0; k < in->all[j].n; k++)
+				REF(in->all[j].term[k], KB_ROLE_ALL, j);
+		for (k = 0; k < in->any.n; k++)
+			REF(in->any.term[k], KB_ROLE_ANY, 0);
+		for (k = 0; k < in->none.n; k++)
+			REF(in->none.term[k], KB_ROLE_NONE, 0);
+#undef REF
+	}
+	kb->nlit = lits.count;
+	pairs_rows(&lp, kb->nlit, &kb->lit_start, &kb->lit_pat);
+	pairs_rows(&tp, kb->terms.n, &kb->term_start, &refidx);
+	kb->term_ref = xcalloc(tp.n ? tp.n : 1, sizeof(*kb->term_ref));
+	for (i = 0; i < tp.n; i++)
+		kb->term_ref[i] = refs[refidx[i]];
+	free(refidx);
+	free(refs);
+
+	kb->ac = acm_new();
+	for (i = 0; i <= lits.mask && lits.slot; i++)
+		if (lits.slot[i].hash)
+			acm_add(kb->ac, lits.slot[i].key, lits.slot[i].keylen,
+			        lits.slot[i].value | KB_LIT_FLAG);
+	for (i = 0; i < kb->terms.n; i++)
+		acm_add(kb->ac, kb->terms.text[i], kb->terms.len[i], (uint32_t)i);
+	acm_build(kb->ac);
+	pairs_free(&lp);
+	pairs_free(&tp);
+	smap_free(&lits);
+}
+
+static void
+check_across(struct kb *kb, struct diag_list *diags)
+{
+	struct smap ids;
+	size_t i, j;
+	uint32_t *slot;
+	int added;
+	static const char *const safety[] = {"safety.emergency", "safety.crisis"};
+
+	smap_init(&ids);
+	for (i = 0; i < kb->nin; i++) {
+		struct intent *in = &kb->in[i];
+
+		slot = smap_put(&ids, in->id, strlen(in->id), (uint32_t)i, &added);
+		if (!added) {
+			struct intent *first = &kb->in[*slot];
+
+			diag_add(diags, DIAG_ERROR, in->at.file, in->at.line, in->at.col,
+			         "duplicate intent id \"%s\" (first defined at %s:%d:%d)", in->id,
+			         first->at.file, first->at.line, first->at.col);
+		}
+		if (!in->silent && response_find(&kb->responses, in->response, NULL) == NULL)
+			diag_add(diags, DIAG_ERROR, in->at.file, in->at.line, in->at.col,
+			         "intent \"%s\" answers with response \"%s\", which does not exist",
+			         in->id, in->response);
+	}
+	smap_free(&ids);
+	for (i = 0; i < NELEM(safety); i++)
+		if (kb_intent_find(kb, safety[i]) < 0 && kb->nin > 0)
+			diag_add(diags, DIAG_WARNING, kb->origin, 0, 0,
+			         "no intent \"%s\": such messages will not get the safety answer",
+			         safety[i]);
+	for (i = 0; i < kb->responses.n; i++) {
+		const struct response *r = &kb->responses.r[i];
+
+		for (j = 0; j < i; j++) {
+			if (strcmp(kb->responses.r[j].id, r->id) == 0 &&
+			    strcmp(kb->responses.r[j].locale, r->locale) == 0) {
+				diag_add(diags, DIAG_ERROR, r->file, 1, 1,
+				         "duplicate response \"%s\" for locale %s (also in %s)",
+				         r->id, r->locale, kb->responses.r[j].file);
+				break;
+			}
+		}
+		for (j = 0; j < kb->nin; j++)
+			if (strcmp(kb->in[j].response, r->id) == 0)
+				break;
+		if (j == kb->nin && kb->nin > 0)
+			diag_add(diags, DIAG_NOTE, r->file, 1, 1,
+			         "response \"%s\" is not used by any intent", r->id);
+	}
+}
+
+static struct kb *
+kb_load_files(struct kb_files *ifiles, struct kb_files *rfiles, const char *origin,
+              size_t errors_before, struct diag_list *diags)
+{
+	struct kb *kb = xcalloc(1, sizeof(*kb));
+	struct json_doc *docs;
+	size_t i;
+
+	kb->origin = xstrdup(origin);
+	kb->lx = lexicon_new();
+	intent_terms_init(&kb->terms);
+	docs = xcalloc(ifiles->n ? ifiles->n : 1, sizeof(*docs));
+	for (i = 0; i < ifiles->n; i++) {
+		const char *name = keep_name(kb, ifiles->f[i].name);
+
+		if (json_doc_parse(&docs[i], name, ifiles->f[i].text, ifiles->f[i].len, diags) ==
+		    -1)
+			json_doc_free(&docs[i]);
+	}
+	/* The lexicon first: keywords and examples are normalised through it. */
+	for (i = 0; i < ifiles->n; i++)
+		if (docs[i].root)
+			intent_file_lexicon(&docs[i], kb->lx, diags);
+	for (i = 0; i < ifiles->n; i++)
+		if (docs[i].root)
+			intent_file_intents(&docs[i], docs[i].file, kb->lx, &kb->terms, &kb->in,
+			                    &kb->nin, diags);
+	for (i = 0; i < ifiles->n; i++)
+		json_doc_free(&docs[i]);
+	free(docs);
+
+	for (i = 0; i < rfiles->n; i++) {
+		struct response r;
+
+		if (response_parse(rfiles->f[i].name, rfiles->f[i].text, rfiles->f[i].len, &r,
+		                   diags) == 0) {
+			kb->responses.r = xreallocarray(kb->responses.r, kb->responses.n + 1,
+			                                sizeof(*kb->responses.r));
+			kb->responses.r[kb->responses.n++] = r;
+		}
+	}
+	check_across(kb, diags);
+	if (diags->errors > errors_before) {
+		kb_free(kb);
+		return NULL;
+	}
+	build_index(kb);
+	return kb;
+}
+
+struct kb *
+kb_load(const struct kb_source *src, struct diag_list *diags)
+{
+	struct kb_files ifiles = {0}, rfiles = {0};
+	struct buf origin;
+	struct kb *kb;
+	size_t i, errors_before = diags->errors;
+
+	buf_init(&origin);
+	if (src->nintent == 0) {
+		collect_embedded(&ifiles, "intents/");
+		buf_puts(&origin, "embedded intents");
+	} else {
+		for (i = 0; i < src->nintent; i++) {
+			collect(&ifiles, src->intent_paths[i], ".json", diags);
+			buf_printf(&origin, "%s%s", i ? ", " : "", src->intent_paths[i]);
+		}
+	}
+	if (src->nresponse == 0) {
+		collect_embedded(&rfiles, "responses/");
+		buf_puts(&origin, " + embedded responses");
+	} else {
+		for (i = 0; i < src->nresponse; i++) {
+			collect(&rfiles, src->response_paths[i], ".md", diags);
+			buf_printf(&origin, "%s%s", i ? ", " : " + ", src->response_paths[i]);
+		}
+	}
+	kb = kb_load_files(&ifiles, &rfiles, origin.data, errors_before, diags);
+	files_free(&ifiles);
+	files_free(&rfiles);
+	buf_free(&origin);
+	return kb;
+}
+
+struct kb *
+kb_load_embedded(struct diag_list *diags)
+{
+	struct kb_source src = {0};
+
+	return kb_load(&src, diags);
+}

@@ -1,0 +1,786 @@
+/*
+ * Text normalisation and the small text utilities around it (UTF-8, case
+ * folding, reading grade). See text.h for the steps and the contract.
+ */
+#include "text.h"
+
+#include <locale.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wctype.h>
+
+#include "lexicon.h"
+#include "smap.h"
+
+/* The C.UTF-8 locale gives Unicode case mapping and classes without
+ * touching the process's global locale. */
+static locale_t utf8_locale;
+static int utf8_locale_tried;
+
+static locale_t
+text_locale(void)
+{
+	if (!utf8_locale_tried) {
+		utf8_locale_tried = 1;
+		utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	}
+	return utf8_locale;
+}
+
+size_t
+text_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	uint32_t c = s[0], min;
+	size_t len, i;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if ((c & 0xe0) == 0xc0) {
+		len = 2;
+		c &= 0x1f;
+		min = 0x80;
+	} else if ((c & 0xf0) == 0xe0) {
+		len = 3;
+		c &= 0x0f;
+		min = 0x800;
+	} else if ((c & 0xf8) == 0xf0) {
+		len = 4;
+		c &= 0x07;
+		min = 0x10000;
+	} else {
+		*cp = 0xfffd;
+		return 1;
+	}
+	if (n < len) {
+		*cp = 0xfffd;
+		return 1;
+	}
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80) {
+			*cp = 0xfffd;
+			return 1;
+		}
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+		*cp = 0xfffd;
+		return 1;
+	}
+	*cp = c;
+	return len;
+}
+
+size_t
+text_utf8_encode(uint32_t cp, char *out)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | (cp >> 6));
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | (cp >> 12));
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | (cp >> 18));
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+int
+text_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, k;
+	uint32_t cp;
+
+	while (i < n) {
+		k = text_utf8_decode(p + i, n - i, &cp);
+		if (cp == 0xfffd &&
+		    !(k == 3 && p[i] == 0xef && p[i + 1] == 0xbf && p[i + 2] == 0xbd))
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+static uint32_t
+cp_fold(uint32_t cp)
+{
+	locale_t loc;
+
+	if (cp < 0x80)
+		return (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
+	/* Simple case folding beyond lower-casing, as caseless PCRE2 matches. */
+	switch (cp) {
+	case 0x017f: /* long s */
+		return 's';
+	case 0x212a: /* Kelvin sign */
+		return 'k';
+	case 0x03c2: /* final sigma */
+		return 0x03c3;
+	case 0x00b5: /* micro sign */
+		return 0x03bc;
+	case 0x212b: /* Angstrom sign */
+		return 0x00e5;
+	case 0x1e9e: /* capital sharp s */
+		return 0x00df;
+	}
+	if ((loc = text_locale()) == (locale_t)0)
+		return cp;
+	return (uint32_t)towlower_l((wint_t)cp, loc);
+}
+
+static int
+cp_is_upper(uint32_t cp)
+{
+	locale_t loc;
+
+	if (cp < 0x80)
+		return cp >= 'A' && cp <= 'Z';
+	if ((loc = text_locale()) == (locale_t)0)
+		return 0;
+	return iswupper_l((wint_t)cp, loc) != 0;
+}
+
+static int
+cp_is_alpha(uint32_t cp)
+{
+	locale_t loc;
+
+	if (cp < 0x80)
+		return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z');
+	if ((loc = text_locale()) == (locale_t)0)
+		return 0;
+	return iswalpha_l((wint_t)cp, loc) != 0;
+}
+
+/* Marks that carry nothing for matching and must not split a word:
+ * combining marks, variation selectors, zero-width and bidi controls. */
+static int
+cp_is_dropped(uint32_t cp)
+{
+	return (cp >= 0x0300 && cp <= 0x036f) || (cp >= 0x0483 && cp <= 0x0489) ||
+	       (cp >= 0x1ab0 && cp <= 0x1aff) || (cp >= 0x1dc0 && cp <= 0x1dff) ||
+	       (cp >= 0x20d0 && cp <= 0x20ff) || (cp >= 0xfe00 && cp <= 0xfe0f) ||
+	       (cp >= 0xfe20 && cp <= 0xfe2f) || (cp >= 0x200b && cp <= 0x200f) ||
+	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x206f) || cp == 0x00ad ||
+	       cp == 0x180e || cp == 0xfeff || (cp >= 0xe0000 && cp <= 0xe007f);
+}
+
+static int
+cp_is_word(uint32_t cp)
+{
+	locale_t loc;
+
+	if (cp < 0x80)
+		return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
+		       (cp >= '0' && cp <= '9');
+	if (cp == 0xfffd)
+		return 0;
+	if ((loc = text_locale()) == (locale_t)0)
+		return 0;
+	return iswalnum_l((wint_t)cp, loc) != 0;
+}
+
+static int
+cp_is_apostrophe(uint32_t cp)
+{
+	return cp == '\'' || cp == 0x2019 || cp == 0x2018 || cp == 0x02bc || cp == '`';
+}
+
+static int
+cp_is_qmark(uint32_t cp)
+{
+	return cp == '?' || cp == 0xff1f || cp == 0x00bf || cp == 0x2048 || cp == 0x2049;
+}
+
+/* Ends a clause, so the next word may open a question. */
+static int
+cp_is_clause_break(uint32_t cp)
+{
+	return cp == '.' || cp == ',' || cp == ';' || cp == ':' || cp == '!' || cp == '\n' ||
+	       cp == '\r' || cp == 0x2014 || cp == 0x2013 || cp == 0x2026 || cp == 0x3002 ||
+	       cp == 0xff01 || cp == 0xff0c;
+}
+
+char *
+text_fold(const char *s, size_t n, size_t *outlen)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	struct buf b;
+	char enc[4];
+	uint32_t cp;
+	size_t i = 0;
+
+	buf_init(&b);
+	buf_reserve(&b, n);
+	while (i < n) {
+		i += text_utf8_decode(p + i, n - i, &cp);
+		buf_append(&b, enc, text_utf8_encode(cp_fold(cp), enc));
+	}
+	if (outlen)
+		*outlen = b.len;
+	return buf_steal(&b);
+}
+
+void
+text_norm_init(struct text_norm *n)
+{
+	memset(n, 0, sizeof(*n));
+	buf_init(&n->text);
+	buf_init(&n->raw);
+}
+
+void
+text_norm_free(struct text_norm *n)
+{
+	buf_free(&n->text);
+	buf_free(&n->raw);
+	free(n->tok);
+	free(n->rawtok);
+	text_norm_init(n);
+}
+
+static struct text_token *
+push_token(struct text_token **arr, size_t *count, size_t *cap)
+{
+	if (*count == *cap) {
+		*cap = *cap ? *cap * 2 : 32;
+		*arr = xreallocarray(*arr, *cap, sizeof(**arr));
+	}
+	memset(&(*arr)[*count], 0, sizeof(**arr));
+	return &(*arr)[(*count)++];
+}
+
+/*
+ * Step 1-3: split the message into folded words in n->raw / n->rawtok.
+ * Each word remembers its span in the message and its letter case.
+ */
+static void
+split_words(struct text_norm *n, int *invalid, int *truncated)
+{
+	const unsigned char *p = (const unsigned char *)n->src;
+	size_t len = n->srclen, i = 0, k, k2;
+	struct text_token *w = NULL;
+	int clause = 1, upper = 0, lower = 0, first_upper = 0, letters = 0, lastq = 0;
+	uint32_t cp, next;
+	char enc[4];
+
+	if (len > TEXT_MAX_INPUT) {
+		len = TEXT_MAX_INPUT;
+		*truncated = 1;
+	}
+	buf_reset(&n->raw);
+	n->nraw = 0;
+
+#define END_WORD()                                                                                 \
+	do {                                                                                       \
+		if (w != NULL) {                                                                   \
+			w->len = (uint32_t)(n->raw.len - w->off);                                  \
+			if (letters >= 2 && first_upper && upper == 1 && lower > 0)                \
+				w->flags |= TOK_CAPITALISED;                                       \
+			if (letters >= 2 && upper == letters)                                      \
+				w->flags |= TOK_ALLCAPS;                                           \
+			if (letters > 0)                                                           \
+				w->flags |= TOK_HAS_ALPHA;                                         \
+			buf_putc(&n->raw, '\0');                                                   \
+			w = NULL;                                                                  \
+		}                                                                                  \
+	} while (0)
+
+	while (i < len) {
+		k = text_utf8_decode(p + i, len - i, &cp);
+		if (cp == 0xfffd && k == 1)
+			*invalid = 1;
+		if (cp_is_dropped(cp)) {
+			i += k;
+			continue;
+		}
+		if (cp_is_word(cp)) {
+			if (w == NULL) {
+				if (n->nraw >= TEXT_MAX_TOKENS) {
+					*truncated = 1;
+					break;
+				}
+				w = push_token(&n->rawtok, &n->nraw, &n->capraw);
+				w->off = (uint32_t)n->raw.len;
+				w->src_off = (uint32_t)i;
+				w->flags = clause ? TOK_CLAUSE_START : 0;
+				clause = 0;
+				upper = lower = letters = first_upper = 0;
+				lastq = 0;
+			}
+			if (cp_is_alpha(cp)) {
+				if (cp_is_upper(cp)) {
+					if (letters == 0)
+						first_upper = 1;
+					upper++;
+				} else {
+					lower++;
+				}
+				letters++;
+			}
+			buf_append(&n->raw, enc, text_utf8_encode(cp_fold(cp), enc));
+			i += k;
+			w->src_len = (uint32_t)(i - w->src_off);
+			continue;
+		}
+		if (w != NULL && cp_is_apostrophe(cp) && i + k < len) {
+			k2 = text_utf8_decode(p + i + k, len - i - k, &next);
+			if (cp_is_word(next)) {
+				i += k; /* "what's" -> "whats" */
+				continue;
+			}
+		}
+		END_WORD();
+		if (cp_is_qmark(cp)) {
+			if (!lastq) {
+				if (n->nraw >= TEXT_MAX_TOKENS) {
+					*truncated = 1;
+					break;
+				}
+				w = push_token(&n->rawtok, &n->nraw, &n->capraw);
+				w->off = (uint32_t)n->raw.len;
+				w->src_off = (uint32_t)i;
+				w->src_len = (uint32_t)k;
+				w->flags = TOK_QMARK;
+				buf_putc(&n->raw, '?');
+				w->len = 1;
+				buf_putc(&n->raw, '\0');
+				w = NULL;
+				lastq = 1;
+			}
+			clause = 1;
+		} else if (cp_is_clause_break(cp)) {
+			clause = 1;
+		} else if (cp == '-' && i > 0 && (p[i - 1] == ' ' || p[i - 1] == '\t')) {
+			clause = 1; /* "targeted therapy - what does it target" */
+		}
+		i += k;
+	}
+	END_WORD();
+#undef END_WORD
+	(void)k2;
+}
+
+static void
+emit(struct text_norm *n, const char *s, size_t len, const struct text_token *from,
+     uint32_t src_end, uint32_t extra)
+{
+	struct text_token *t = push_token(&n->tok, &n->ntok, &n->captok);
+
+	if (n->text.len > 0)
+		buf_putc(&n->text, ' ');
+	t->off = (uint32_t)n->text.len;
+	t->len = (uint32_t)len;
+	t->src_off = from->src_off;
+	t->src_len = src_end - from->src_off;
+	t->flags = (from->flags & ~(TOK_REWRITTEN | TOK_CORRECTED)) | extra;
+	buf_append(&n->text, s, len);
+}
+
+/* Step 4: synonyms and spelling, from n->rawtok into n->text / n->tok. */
+static void
+apply_lexicon(const struct lexicon *lx, struct text_norm *n)
+{
+	const char *words[LEXICON_MAX_PHRASE];
+	uint32_t lens[LEXICON_MAX_PHRASE];
+	size_t i = 0, j, avail, used;
+	const char *canon, *fix, *p, *q;
+
+	while (i < n->nraw) {
+		struct text_token *rt = &n->rawtok[i];
+		const char *word = n->raw.data + rt->off;
+
+		if (lx != NULL && !(rt->flags & TOK_QMARK)) {
+			for (avail = 0; avail < LEXICON_MAX_PHRASE && i + avail < n->nraw;
+			     avail++) {
+				struct text_token *x = &n->rawtok[i + avail];
+
+				if (x->flags & TOK_QMARK)
+					break;
+				words[avail] = n->raw.data + x->off;
+				lens[avail] = x->len;
+			}
+			canon = lexicon_rewrite(lx, words, lens, avail, &used);
+			if (canon != NULL) {
+				struct text_token *last = &n->rawtok[i + used - 1];
+				uint32_t end = last->src_off + last->src_len;
+				uint32_t keep = 0;
+
+				/* Case flags only mean something for a word kept as one. */
+				for (j = 0; j < used; j++)
+					keep |= n->rawtok[i + j].flags & TOK_CLAUSE_START;
+				for (p = canon; *p; p = *q ? q + 1 : q) {
+					struct text_token from = *rt;
+
+					q = strchr(p, ' ');
+					if (q == NULL)
+						q = p + strlen(p);
+					from.flags = (p == canon ? keep : 0) | TOK_HAS_ALPHA;
+					if (used == 1 && p == canon)
+						from.flags |=
+						    rt->flags & (TOK_CAPITALISED | TOK_ALLCAPS);
+					emit(n, p, (size_t)(q - p), &from, end, TOK_REWRITTEN);
+				}
+				i += used;
+				continue;
+			}
+			fix = lexicon_correct(lx, word, rt->len);
+			if (fix != NULL) {
+				emit(n, fix, strlen(fix), rt, rt->src_off + rt->src_len,
+				     TOK_CORRECTED);
+				i++;
+				continue;
+			}
+		}
+		emit(n, word, rt->len, rt, rt->src_off + rt->src_len, 0);
+		i++;
+	}
+}
+
+/* Word categories for step 5. */
+enum {
+	W_WH = 1 << 0,           /* what, how, why ... */
+	W_AUX = 1 << 1,          /* is, can, does ... opening a yes/no question */
+	W_STATEMENT = 1 << 2,    /* after an opening aux, a subject-less statement */
+	W_AFTER_WH = 1 << 3,     /* after a wh-word mid-sentence, still a question */
+	W_YOU = 1 << 4,          /* second person */
+	W_FUNCTION = 1 << 5,     /* never a person's name */
+	W_REQUEST = 1 << 6,      /* explain, wondering ... */
+	W_SUBJECT = 1 << 7,      /* a pronoun that follows an inverted aux: "can it" */
+	W_NO_INVERSION = 1 << 8, /* before "is it", no question: "this is it" */
+};
+
+static struct smap wordcat;
+static int wordcat_ready;
+
+static void
+wordcat_add(const char *list, uint32_t cat)
+{
+	const char *p = list, *q;
+	uint32_t *v;
+	int added;
+
+	while (*p) {
+		q = strchr(p, ' ');
+		if (q == NULL)
+			q = p + strlen(p);
+		v = smap_put(&wordcat, p, (size_t)(q - p), cat, &added);
+		if (!added)
+			*v |= cat;
+		p = *q ? q + 1 : q;
+	}
+}
+
+static uint32_t
+wordcat_get(const char *w, size_t len)
+{
+	uint32_t *v;
+
+	if (!wordcat_ready) {
+		smap_init(&wordcat);
+		wordcat_add("what whats how hows why when where which who whos whose whom",
+		            W_WH | W_FUNCTION);
+		wordcat_add("is are am was were can could does do did should would will shall "
+		            "has have may might must isnt arent doesnt",
+		            W_AUX | W_FUNCTION);
+		wordcat_add("been told just so really very not never always still gonna going "
+		            "got getting done great good nice lovely finally also too glad "
+		            "happy back off",
+		            W_STATEMENT);
+		wordcat_add("is are was were does do did can could should would will has have "
+		            "if about kind type types long much many else happens happened "
+		            "means mean causes exactly",
+		            W_AFTER_WH);
+		wordcat_add("you your u ur yours youre yourself ya yall", W_YOU | W_FUNCTION);
+		wordcat_add("i im ive id ill me my mine we our us they their them he his him "
+		            "she her it its this that these those the a an and or but so if "
+		            "then hi hey hello thanks thank thx ty welcome morning evening "
+		            "night good bye ok okay yes no please pls lol omg dear sorry "
+		            "oh ah well also hope love xx god jesus dr doctor mum mom dad "
+		            "there here today tomorrow yesterday not",
+		            W_FUNCTION);
+		wordcat_add("explain explained explaining wondering wonder curious", W_REQUEST);
+		wordcat_add("i you it he she we they there this that these those", W_SUBJECT);
+		wordcat_add("this that thats it its here there which who what where how when "
+		            "whatever whoever so as",
+		            W_NO_INVERSION);
+		wordcat_ready = 1;
+	}
+	v = smap_get(&wordcat, w, len);
+	return v ? *v : 0;
+}
+
+static int
+tok_is(const struct text_norm *n, size_t i, const char *w)
+{
+	size_t l = strlen(w);
+
+	return i < n->ntok && n->tok[i].len == l && memcmp(n->text.data + n->tok[i].off, w, l) == 0;
+}
+
+static uint32_t
+tok_cat(const struct text_norm *n, size_t i)
+{
+	if (i >= n->ntok)
+		return 0;
+	return wordcat_get(n->text.data + n->tok[i].off, n->tok[i].len);
+}
+
+static int
+is_bot_name(const struct text_norm *n, size_t i, const char *const *bot_names)
+{
+	for (; bot_names && *bot_names; bot_names++)
+		if (tok_is(n, i, *bot_names))
+			return 1;
+	return 0;
+}
+
+/* Step 5: does the message ask something, and of whom. */
+static void
+compute_features(const struct lexicon *lx, const char *const *bot_names, struct text_norm *n)
+{
+	size_t i, last_word = (size_t)-1;
+	int second_person = 0;
+
+	for (i = 0; i < n->ntok; i++) {
+		const struct text_token *t = &n->tok[i];
+		uint32_t cat = tok_cat(n, i);
+
+		if (t->flags & TOK_QMARK) {
+			n->flags |= TEXT_QUESTION;
+			continue;
+		}
+		last_word = i;
+		if (cat & W_YOU)
+			second_person = 1;
+		if (is_bot_name(n, i, bot_names))
+			n->flags |= TEXT_TO_BOT;
+		if ((t->flags & TOK_CLAUSE_START) && (cat & W_WH))
+			n->flags |= TEXT_QUESTION;
+		if ((t->flags & TOK_CLAUSE_START) && (cat & W_AUX) && i + 1 < n->ntok &&
+		    !(tok_cat(n, i + 1) & W_STATEMENT) && !(n->tok[i + 1].flags & TOK_QMARK))
+			n->flags |= TEXT_QUESTION;
+		if ((cat & W_WH) && (tok_cat(n, i + 1) & W_AFTER_WH))
+			n->flags |= TEXT_QUESTION;
+		/* Inversion anywhere: "... can it still be cured", "... is there a cure". */
+		if ((cat & W_AUX) && !(t->flags & TOK_CLAUSE_START) &&
+		    (tok_cat(n, i + 1) & W_SUBJECT) && !(tok_cat(n, i - 1) & W_NO_INVERSION))
+			n->flags |= TEXT_QUESTION;
+		if (cat & W_REQUEST)
+			n->flags |= TEXT_QUESTION;
+		if ((tok_is(n, i, "tell") || tok_is(n, i, "show")) &&
+		    (tok_is(n, i + 1, "me") || tok_is(n, i + 1, "us")))
+			n->flags |= TEXT_QUESTION;
+		if (tok_is(n, i, "know") && i >= 2 && tok_is(n, i - 1, "to") &&
+		    (tok_is(n, i - 2, "want") || tok_is(n, i - 2, "like") ||
+		     tok_is(n, i - 2, "need") || tok_is(n, i - 2, "love")))
+			n->flags |= TEXT_QUESTION;
+		if ((tok_is(n, i, "info") || tok_is(n, i, "information")) &&
+		    (tok_is(n, i + 1, "on") || tok_is(n, i + 1, "about") ||
+		     tok_is(n, i + 1, "regarding")))
+			n->flags |= TEXT_QUESTION;
+	}
+	/* "help" opening the message, or right after the bot's name, asks for help. */
+	if (n->ntok > 0 && tok_is(n, 0, "help"))
+		n->flags |= TEXT_QUESTION;
+	if (n->ntok > 1 && is_bot_name(n, 0, bot_names) && tok_is(n, 1, "help"))
+		n->flags |= TEXT_QUESTION;
+
+	/*
+	 * Put to another member: a capitalised name that is not a known word
+	 * opens the message before a question word, or closes it, in a message
+	 * that says "you" ("Tom how are you feeling?", "how did your scan go
+	 * Mike?").
+	 */
+	if (!second_person)
+		return;
+	for (i = 0; i < n->ntok; i++) {
+		const struct text_token *t = &n->tok[i];
+		const char *w = n->text.data + t->off;
+		int opens, closes;
+
+		if (!(t->flags & TOK_CAPITALISED) || (t->flags & (TOK_REWRITTEN | TOK_CORRECTED)))
+			continue;
+		if (tok_cat(n, i) & W_FUNCTION)
+			continue;
+		if (lx != NULL && lexicon_is_known(lx, w, t->len))
+			continue;
+		if (is_bot_name(n, i, bot_names))
+			continue;
+		opens =
+		    (t->flags & TOK_CLAUSE_START) && (tok_cat(n, i + 1) & (W_WH | W_AUX | W_YOU));
+		closes = i == last_word && i > 0;
+		if (opens || closes) {
+			n->flags |= TEXT_TO_MEMBER;
+			return;
+		}
+	}
+}
+
+void
+text_normalise(const struct lexicon *lx, const char *const *bot_names, const char *msg, size_t len,
+               struct text_norm *out)
+{
+	int invalid = 0, truncated = 0;
+
+	buf_reset(&out->text);
+	buf_reserve(&out->text, 64);
+	out->ntok = 0;
+	out->flags = 0;
+	out->src = msg ? msg : "";
+	out->srclen = msg ? len : 0;
+	split_words(out, &invalid, &truncated);
+	apply_lexicon(lx, out);
+	if (invalid)
+		out->flags |= TEXT_INVALID_UTF8;
+	if (truncated)
+		out->flags |= TEXT_TRUNCATED;
+	compute_features(lx, bot_names, out);
+}
+
+void
+text_words(const char *s, size_t n, struct buf *out)
+{
+	struct text_norm tn;
+	size_t i;
+
+	text_norm_init(&tn);
+	tn.src = s;
+	tn.srclen = n;
+	{
+		int invalid = 0, truncated = 0;
+
+		split_words(&tn, &invalid, &truncated);
+	}
+	for (i = 0; i < tn.nraw; i++) {
+		if (out->len > 0)
+			buf_putc(out, ' ');
+		buf_append(out, tn.raw.data + tn.rawtok[i].off, tn.rawtok[i].len);
+	}
+	if (out->data == NULL)
+		buf_puts(out, "");
+	text_norm_free(&tn);
+}
+
+/* Syllables of one lower-case word, by vowel groups (see text.h). */
+static int
+syllables(const char *w, size_t n)
+{
+	int count = 0, prev = 0, v;
+	size_t i;
+	char c1, c2;
+
+	if (n == 0)
+		return 0;
+	if (w[0] >= '0' && w[0] <= '9')
+		return 1;
+	for (i = 0; i < n; i++) {
+		v = strchr("aeiouy", w[i]) != NULL;
+		if (v && !prev)
+			count++;
+		prev = v;
+	}
+	if (n >= 2 && w[n - 1] == 'e' && count > 1) {
+		c1 = w[n - 2];
+		if (!(c1 == 'l' && n >= 3 && strchr("aeiouy", w[n - 3]) == NULL))
+			count--;
+	}
+	if (n >= 3 && count > 1 && w[n - 2] == 'e' && (w[n - 1] == 's' || w[n - 1] == 'd')) {
+		c2 = w[n - 3];
+		if (strchr("aeiouy", c2) == NULL) {
+			if (w[n - 1] == 'd' && c2 != 't' && c2 != 'd')
+				count--;
+			else if (w[n - 1] == 's' && !strchr("sxz", c2) &&
+			         !(n >= 4 && (w[n - 4] == 'c' || w[n - 4] == 's') && c2 == 'h'))
+				count--;
+		}
+	}
+	return count < 1 ? 1 : count;
+}
+
+double
+text_reading_grade(const char *s, size_t n)
+{
+	size_t i = 0, words = 0, sentences = 0, syl = 0, wl;
+	char w[64];
+	int pending = 0, line_start = 1;
+
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (line_start) {
+			size_t j = i;
+
+			while (j < n && (s[j] == ' ' || s[j] == '\t'))
+				j++;
+			if (j + 1 < n && (s[j] == '-' || s[j] == '*' || s[j] == '+') &&
+			    s[j + 1] == ' ') {
+				if (pending)
+					sentences++;
+				pending = 0;
+				i = j + 2;
+				line_start = 0;
+				continue;
+			}
+			line_start = 0;
+		}
+		if (c == '\n') {
+			line_start = 1;
+			i++;
+			continue;
+		}
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+			wl = 0;
+			while (i < n) {
+				c = (unsigned char)s[i];
+				if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				    (c >= '0' && c <= '9')) {
+					if (wl < sizeof(w))
+						w[wl++] =
+						    (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+					i++;
+				} else if (c == '\'' && i + 1 < n &&
+				           ((s[i + 1] | 32) >= 'a' && (s[i + 1] | 32) <= 'z') &&
+				           wl > 0) {
+					i++;
+				} else {
+					break;
+				}
+			}
+			words++;
+			syl += (size_t)syllables(w, wl);
+			pending = 1;
+			continue;
+		}
+		if (c == '.' || c == '!' || c == '?') {
+			while (i < n && (s[i] == '.' || s[i] == '!' || s[i] == '?'))
+				i++;
+			if (pending)
+				sentences++;
+			pending = 0;
+			continue;
+		}
+		i++;
+	}
+	if (pending)
+		sentences++;
+	if (words == 0)
+		return 0;
+	if (sentences == 0)
+		sentences = 1;
+	return 0.39 * (double)words / (double)sentences + 11.8 * (double)syl / (double)words -
+	       15.59;
+}

@@ -1,0 +1,126 @@
+/*
+ * Text normalisation: what every message goes through before it is matched.
+ *
+ *  1. UTF-8 is checked; invalid bytes become U+FFFD (and then vanish as
+ *     non-letters). Nothing in a message can make this fail.
+ *  2. Letters are folded to lower case (Unicode simple case mapping);
+ *     combining marks, zero-width and bidirectional control characters are
+ *     dropped; apostrophes inside words are dropped ("what's" -> "whats").
+ *  3. Words are runs of letters and digits; everything else (punctuation,
+ *     emoji, symbols) separates words. A "?" is kept as a word of its own,
+ *     because it says the message asks something.
+ *  4. The lexicon (lexicon.h) rewrites words and phrases to one canonical
+ *     form ("stage iv", "stage four" -> "stage 4"; "keytruda" ->
+ *     "pembrolizumab") and corrects near-misses of its vocabulary
+ *     ("imunotherapy" -> "immunotherapy").
+ *  5. Features are computed from the words and the original letter case:
+ *     does the message ask something, is it put to another member
+ *     ("how did your scan go Mike?").
+ *
+ * The normalised text is the words joined by single spaces. Patterns in
+ * intents are matched against it, so patterns stay short and general.
+ */
+#ifndef FAQBOT_TEXT_H
+#define FAQBOT_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct lexicon;
+
+/* Cap on the bytes of a message that are looked at; the rest is ignored. */
+#define TEXT_MAX_INPUT 16384
+/* Cap on the words kept. */
+#define TEXT_MAX_TOKENS 1024
+
+enum text_token_flag {
+	TOK_CAPITALISED = 1 << 0,  /* "Mike": first letter upper case, the rest lower */
+	TOK_ALLCAPS = 1 << 1,      /* "NED", "CAN": every letter upper case */
+	TOK_CLAUSE_START = 1 << 2, /* first word of the message or after . , ; : ! ? */
+	TOK_REWRITTEN = 1 << 3,    /* produced by a lexicon synonym */
+	TOK_CORRECTED = 1 << 4,    /* a spelling correction */
+	TOK_QMARK = 1 << 5,        /* the word is "?" */
+	TOK_HAS_ALPHA = 1 << 6,    /* holds at least one letter */
+};
+
+struct text_token {
+	uint32_t off;     /* start in the normalised text */
+	uint32_t len;     /* length in the normalised text */
+	uint32_t src_off; /* start of the original word(s) in the message */
+	uint32_t src_len; /* their length in the message */
+	uint32_t flags;   /* enum text_token_flag */
+};
+
+enum text_flag {
+	TEXT_QUESTION = 1 << 0,     /* asks something: "?", a question word, a request */
+	TEXT_TO_MEMBER = 1 << 1,    /* put to another member by name ("... Mike?") */
+	TEXT_TO_BOT = 1 << 2,       /* addresses the bot by name */
+	TEXT_INVALID_UTF8 = 1 << 3, /* invalid bytes were replaced */
+	TEXT_TRUNCATED = 1 << 4,    /* longer than TEXT_MAX_INPUT or TEXT_MAX_TOKENS */
+};
+
+/* A normalised message. Reusable: text_normalise() resets it. */
+struct text_norm {
+	struct buf text;        /* the words joined by single spaces, NUL-terminated */
+	struct text_token *tok; /* the words */
+	size_t ntok;            /* how many */
+	size_t captok;          /* allocated */
+	uint32_t flags;         /* enum text_flag */
+	const char *src;        /* the message as given (not owned; valid during the call) */
+	size_t srclen;          /* its length */
+	/* Scratch space reused from message to message. */
+	struct buf raw;            /* words before the lexicon, NUL-separated */
+	struct text_token *rawtok; /* those words (off/len into raw) */
+	size_t nraw;               /* how many */
+	size_t capraw;             /* allocated */
+};
+
+void text_norm_init(struct text_norm *n);
+void text_norm_free(struct text_norm *n);
+
+/*
+ * Normalises msg (len bytes, any bytes at all) into out, using the lexicon
+ * lx (may be NULL: no rewriting or correction). bot_names is a
+ * NULL-terminated list of names the bot answers to (may be NULL). Never
+ * fails.
+ */
+void text_normalise(const struct lexicon *lx, const char *const *bot_names, const char *msg,
+                    size_t len, struct text_norm *out);
+
+/*
+ * Folds s (n bytes of UTF-8) to lower case with the same mapping as the
+ * normaliser, without splitting words. Invalid bytes become U+FFFD. Returns
+ * a new NUL-terminated string (caller frees); its length in *outlen if set.
+ */
+char *text_fold(const char *s, size_t n, size_t *outlen);
+
+/*
+ * Splits s into words exactly as the normaliser does (steps 1-3), without
+ * the lexicon, and appends them to out joined by single spaces. Used to
+ * bring keywords and synonyms to the form the normaliser produces.
+ */
+void text_words(const char *s, size_t n, struct buf *out);
+
+/*
+ * Decodes one UTF-8 character at s (n > 0 bytes available). Stores the code
+ * point (U+FFFD for an invalid sequence) and returns the bytes consumed
+ * (1 for an invalid byte). Rejects overlongs, surrogates and > U+10FFFF.
+ */
+size_t text_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+
+/* Encodes cp as UTF-8 into out (4 bytes room); returns the length. */
+size_t text_utf8_encode(uint32_t cp, char *out);
+
+/* Returns 1 if s (n bytes) is valid UTF-8. */
+int text_utf8_valid(const char *s, size_t n);
+
+/*
+ * Estimates the US reading grade (Flesch-Kincaid) of plain English text:
+ * 0.39 * words/sentences + 11.8 * syllables/words - 15.59. Returns 0 for
+ * empty text.
+ */
+double text_reading_grade(const char *s, size_t n);
+
+#endif
