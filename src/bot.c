@@ -5,9 +5,17 @@
  */
 #include "bot.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "log.h"
+#include "policy.h"
+#include "stats.h"
+#include "unanswered.h"
 #include "util.h"
 
 /*
@@ -193,4 +201,578 @@ bot_reply_free(struct bot_reply *r)
 		return;
 	rendered_free(&r->text);
 	memset(r, 0, sizeof(*r));
+}
+
+/* --- the running bot ---------------------------------------------------- */
+
+static void
+set_names(struct bot *b)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < b->cfg->bot_names.n && n + 1 < NELEM(b->names); i++)
+		b->names[n++] = b->cfg->bot_names.v[i];
+	b->names[n] = NULL;
+}
+
+static char *
+state_path(const struct bot *b, const char *name)
+{
+	return xasprintf("%s/%s", b->state_dir, name);
+}
+
+/* A random salt kept in the state directory, so sender hashes are stable
+ * across restarts but cannot be reversed by hashing guesses. */
+static uint64_t
+load_salt(const struct bot *b)
+{
+	char *path = state_path(b, "salt"), *text;
+	uint64_t salt = 0;
+	size_t len;
+	FILE *fp;
+
+	if ((text = file_read(path, 64, &len)) != NULL) {
+		salt = strtoull(text, NULL, 16);
+		free(text);
+	}
+	if (salt == 0 && (fp = fopen("/dev/urandom", "rb")) != NULL) {
+		if (fread(&salt, sizeof(salt), 1, fp) != 1)
+			salt = now_ns() ^ (uint64_t)getpid();
+		fclose(fp);
+		text = xasprintf("%016llx\n", (unsigned long long)salt);
+		if (file_write_atomic(path, text, strlen(text), 0600) == -1)
+			log_warn("cannot write %s", path);
+		free(text);
+	}
+	free(path);
+	return salt ? salt : 1;
+}
+
+struct bot *
+bot_new(struct config *cfg, struct kb *kb, const char *state_dir)
+{
+	struct bot *b;
+	char *path;
+
+	if (mkdir(state_dir, 0700) == -1 && errno != EEXIST) {
+		log_warn("cannot create the state directory %s", state_dir);
+		return NULL;
+	}
+	if (access(state_dir, W_OK) == -1) {
+		log_warn("cannot write to the state directory %s", state_dir);
+		return NULL;
+	}
+	b = xcalloc(1, sizeof(*b));
+	b->cfg = cfg;
+	b->kb = kb;
+	b->mctx = match_ctx_new();
+	b->policy = policy_new(cfg->user_rate_per_min, cfg->room_rate_per_min, cfg->cooldown_s,
+	    cfg->choice_timeout_s);
+	b->stats = stats_new();
+	b->state_dir = xstrdup(state_dir);
+	set_names(b);
+	b->salt = load_salt(b);
+	path = state_path(b, "stats.json");
+	if (stats_load(b->stats, path) == -1)
+		log_warnx("%s is damaged; counting from zero", path);
+	free(path);
+	path = state_path(b, "rooms.json");
+	if (policy_load(b->policy, path) == -1)
+		log_warnx("%s is damaged; no room is paused", path);
+	free(path);
+	return b;
+}
+
+void
+bot_save(struct bot *b)
+{
+	char *path;
+
+	path = state_path(b, "stats.json");
+	if (stats_save(b->stats, path) == -1)
+		log_warn("cannot save %s", path);
+	free(path);
+	path = state_path(b, "rooms.json");
+	if (policy_save(b->policy, path) == -1)
+		log_warn("cannot save %s", path);
+	free(path);
+	b->dirty = 0;
+}
+
+void
+bot_free(struct bot *b)
+{
+	if (b == NULL)
+		return;
+	kb_free(b->kb);
+	match_ctx_free(b->mctx);
+	policy_free(b->policy);
+	stats_free(b->stats);
+	free(b->state_dir);
+	free(b);
+}
+
+void
+bot_add_transport(struct bot *b, struct transport *t)
+{
+	if (b->ntp < BOT_MAX_TRANSPORTS)
+		b->tp[b->ntp++] = t;
+}
+
+/* The transport that serves room, or NULL. */
+static struct transport *
+transport_for(struct bot *b, const char *room)
+{
+	size_t i;
+
+	for (i = 0; room && room[0] && i < b->ntp; i++)
+		if (b->tp[i]->has_room(b->tp[i]->impl, room))
+			return b->tp[i];
+	return NULL;
+}
+
+void
+bot_notify(struct bot *b, const char *markdown, const char *key)
+{
+	struct transport *t = transport_for(b, b->cfg->moderator_room);
+	struct tp_out out = {0};
+	struct rendered r;
+
+	if (t == NULL)
+		return;
+	response_render_markdown(markdown, &r);
+	out.room = b->cfg->moderator_room;
+	out.plain = r.plain;
+	out.html = r.html;
+	out.key = key;
+	out.notice = 1;
+	out.received_ns = now_ns();
+	if (t->send(t->impl, &out) == -1)
+		log_warnx("cannot queue a message to the moderator room");
+	rendered_free(&r);
+}
+
+int
+bot_reload(struct bot *b, struct diag_list *diags)
+{
+	struct kb_source src = {0};
+	const char *ip[1], *rp[1];
+	struct kb *kb;
+
+	if (b->cfg->intents_dir[0]) {
+		ip[0] = b->cfg->intents_dir;
+		src.intent_paths = ip;
+		src.nintent = 1;
+	}
+	if (b->cfg->responses_dir[0]) {
+		rp[0] = b->cfg->responses_dir;
+		src.response_paths = rp;
+		src.nresponse = 1;
+	}
+	kb = kb_load(&src, diags);
+	stats_reload(b->stats, kb != NULL);
+	b->dirty = 1;
+	if (kb == NULL)
+		return -1;
+	kb_free(b->kb);
+	b->kb = kb;
+	return 0;
+}
+
+void
+bot_on_sent(struct bot *b, const char *key, const char *event_id)
+{
+	policy_sent(b->policy, key, event_id);
+}
+
+/* An idempotency key: the message's event plus the role of the reply. */
+static char *
+make_key(const struct tp_msg *m, const char *role)
+{
+	if (m->event_id == NULL)
+		return NULL;
+	return xasprintf("%s|%s", m->event_id, role);
+}
+
+static void
+send_reply(struct bot *b, struct transport *t, const struct tp_msg *m, const struct rendered *r,
+    const char *role, int mention)
+{
+	struct tp_out out = {0};
+	char *key = make_key(m, role);
+
+	out.room = m->room;
+	out.plain = r->plain;
+	out.html = r->html;
+	out.reply_to = m->event_id;
+	out.thread_root = m->thread_root;
+	out.mention = mention ? m->sender : NULL;
+	out.mention_name = m->sender_name;
+	out.key = key;
+	out.notice = 1;
+	out.received_ns = m->received_ns;
+	if (t->send(t->impl, &out) == -1)
+		log_warnx("cannot queue a reply in %s", m->room);
+	else if (m->received_ns)
+		stats_latency(b->stats, (double)(now_ns() - m->received_ns) / 1e9);
+	free(key);
+}
+
+static void
+send_markdown(struct bot *b, struct transport *t, const struct tp_msg *m, const char *md,
+    const char *role)
+{
+	struct rendered r;
+
+	response_render_markdown(md, &r);
+	send_reply(b, t, m, &r, role, 0);
+	rendered_free(&r);
+}
+
+/* Tells the moderator room about a safety message: where, who, a link. */
+static void
+alert_moderators(struct bot *b, struct transport *t, const struct tp_msg *m,
+    const struct intent *in)
+{
+	struct buf md, link;
+	char *who, *key;
+
+	if (b->cfg->moderator_room[0] == '\0' || transport_for(b, b->cfg->moderator_room) == NULL)
+		return;
+	buf_init(&md);
+	buf_init(&link);
+	response_md_escape(m->sender, 255, &who);
+	buf_printf(&md, "**Safety alert (%s)** in %s: %s may need help now.",
+	    strcmp(in->id, "safety.crisis") == 0 ? "crisis" : "emergency", t->name, who);
+	if (m->event_id && t->link && t->link(t->impl, m->room, m->event_id, &link) == 0)
+		buf_printf(&md, " Message: %s", link.data);
+	else
+		buf_printf(&md, " Room: %s", m->room);
+	buf_puts(&md, "\n\nThe bot has answered with the safety message; please check in.");
+	key = make_key(m, "alert");
+	bot_notify(b, md.data, key);
+	free(key);
+	free(who);
+	buf_free(&md);
+	buf_free(&link);
+	stats_safety_alert(b->stats, in->id);
+	b->dirty = 1;
+}
+
+static int
+is_moderator(struct bot *b, struct transport *t, const char *user)
+{
+	int pl;
+
+	if (strlist_has(&b->cfg->moderators, user))
+		return 1;
+	if (b->cfg->moderator_room[0] == '\0' || t->power_level == NULL)
+		return 0;
+	pl = t->power_level(t->impl, b->cfg->moderator_room, user);
+	return pl >= 0 && pl >= b->cfg->moderator_power;
+}
+
+static const char *const commands[] = {"help", "reload", "why", "stats", "unanswered", "pause",
+    "resume", NULL};
+
+/* The command word at the start of s (after the prefix), or NULL. */
+static const char *
+command_of(const char *s, const char **rest)
+{
+	const char *const *c;
+	size_t n;
+
+	while (*s == ' ' || *s == '\t' || *s == ':' || *s == ',')
+		s++;
+	for (c = commands; *c; c++) {
+		n = strlen(*c);
+		if (strncasecmp(s, *c, n) == 0 && (s[n] == '\0' || isspace((unsigned char)s[n]))) {
+			s += n;
+			while (isspace((unsigned char)*s))
+				s++;
+			*rest = s;
+			return *c;
+		}
+	}
+	return NULL;
+}
+
+static void
+run_command(struct bot *b, struct transport *t, const struct tp_msg *m, const char *cmd,
+    const char *arg)
+{
+	struct buf out;
+	struct diag_list d;
+	size_t i;
+
+	buf_init(&out);
+	if (strcmp(cmd, "help") == 0) {
+		buf_printf(&out, "Moderator commands (in this room):\n\n"
+				 "- `%1$s reload`: reload intents and responses\n"
+				 "- `%1$s why QUESTION`: why the bot answers QUESTION as it does\n"
+				 "- `%1$s stats`: answers per intent, unanswered, safety alerts\n"
+				 "- `%1$s unanswered [N]`: the last N unanswered questions\n"
+				 "- `%1$s pause ROOM` / `%1$s resume ROOM`: stop or restart answering in "
+				 "ROOM (safety answers never stop)",
+		    b->cfg->command_prefix);
+	} else if (strcmp(cmd, "reload") == 0) {
+		diag_list_init(&d);
+		if (bot_reload(b, &d) == 0) {
+			buf_printf(&out, "Reloaded: %zu intents, %zu responses.", b->kb->nin,
+			    b->kb->responses.n);
+			if (d.warnings)
+				buf_printf(&out, " %zu warning(s); run `faqbot lint` to see them.",
+				    d.warnings);
+		} else {
+			buf_puts(&out, "Reload failed; the bot keeps answering with the previous set. "
+				       "Problems:\n\n```\n");
+			for (i = 0; i < d.n && i < 20; i++) {
+				char *line;
+
+				if (d.d[i].sev != DIAG_ERROR)
+					continue;
+				line = diag_format(&d.d[i]);
+				buf_printf(&out, "%s\n", line);
+				free(line);
+			}
+			buf_puts(&out, "```");
+		}
+		diag_list_free(&d);
+	} else if (strcmp(cmd, "why") == 0) {
+		struct match_result res;
+		struct match_opts mo;
+		struct cfg_room room;
+		struct buf ex;
+
+		if (*arg == '\0') {
+			buf_printf(&out, "Usage: `%s why QUESTION`", b->cfg->command_prefix);
+		} else {
+			buf_init(&ex);
+			config_room(b->cfg, NULL, &room);
+			bot_match_opts(b->cfg, &room, &mo, b->names, NELEM(b->names));
+			match_run(b->mctx, b->kb, &mo, arg, strlen(arg), &res, &ex);
+			buf_printf(&out, "```\n%s```", ex.data);
+			buf_free(&ex);
+		}
+	} else if (strcmp(cmd, "stats") == 0) {
+		stats_summary(b->stats, &out);
+	} else if (strcmp(cmd, "unanswered") == 0) {
+		long n = *arg ? strtol(arg, NULL, 10) : 10;
+
+		if (n < 1)
+			n = 10;
+		if (n > 50)
+			n = 50;
+		unanswered_recent(b->state_dir, (size_t)n, &out);
+		if (out.len == 0)
+			buf_puts(&out, "No unanswered questions logged.");
+	} else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
+		int pause = cmd[0] == 'p';
+		char *room = xstrdup(arg), *sp;
+
+		if ((sp = strpbrk(room, " \t")) != NULL)
+			*sp = '\0';
+		if (room[0] == '\0') {
+			char *list = policy_paused_list(b->policy);
+
+			buf_printf(&out, "Usage: `%s %s ROOM`. Paused now: %s", b->cfg->command_prefix,
+			    cmd, list[0] ? list : "none");
+			free(list);
+		} else {
+			policy_pause(b->policy, room, pause);
+			b->dirty = 1;
+			bot_save(b);
+			buf_printf(&out, "%s %s.%s", pause ? "Paused in" : "Answering again in", room,
+			    pause ? " Safety answers still go out." : "");
+			log_info("moderator %s %s room %s", m->sender, pause ? "paused" : "resumed", room);
+		}
+		free(room);
+	}
+	send_markdown(b, t, m, out.data ? out.data : "", "command");
+	buf_free(&out);
+}
+
+/* Strips the command prefix ("!faq"): returns the rest, or NULL if absent. */
+static const char *
+strip_prefix(const struct bot *b, const char *text)
+{
+	const char *p = b->cfg->command_prefix;
+	size_t n = strlen(p);
+
+	while (*text == ' ')
+		text++;
+	if (strncasecmp(text, p, n) != 0)
+		return NULL;
+	if (text[n] != '\0' && !isspace((unsigned char)text[n]) && text[n] != ':' &&
+	    text[n] != ',')
+		return NULL;
+	text += n;
+	while (*text == ' ' || *text == ':' || *text == ',' || *text == '\t')
+		text++;
+	return text;
+}
+
+/* Is the normalised message just "1" or "2"? Returns it, or 0. */
+static int
+choice_number(const char *norm)
+{
+	if ((norm[0] == '1' || norm[0] == '2') && norm[1] == '\0')
+		return norm[0] - '0';
+	return 0;
+}
+
+static void
+answer_intent(struct bot *b, struct transport *t, const struct tp_msg *m,
+    const struct cfg_room *room, const struct intent *in, const struct match_result *res,
+    uint64_t now)
+{
+	struct bot_reply reply;
+	const char *prev = NULL;
+	uint64_t age = 0;
+	char *key;
+
+	if (!bot_is_safety(in) && b->cfg->cooldown_s > 0 &&
+	    policy_recent(b->policy, m->room, in->id, now, &prev, &age)) {
+		struct buf md, link;
+
+		buf_init(&md);
+		buf_init(&link);
+		buf_printf(&md, "I answered this here %llu minute%s ago",
+		    (unsigned long long)(age / 60), age / 60 == 1 ? "" : "s");
+		if (prev && t->link && t->link(t->impl, m->room, prev, &link) == 0)
+			buf_printf(&md, ": %s", link.data);
+		else
+			buf_puts(&md, " (see above)");
+		buf_puts(&md, ".");
+		send_markdown(b, t, m, md.data, "pointer");
+		stats_pointer(b->stats, in->id);
+		b->dirty = 1;
+		buf_free(&md);
+		buf_free(&link);
+		return;
+	}
+	bot_compose_intent(b->kb, b->cfg, in, room, m->sender_name, res, 0, &reply);
+	if (reply.kind == BOT_SILENT) {
+		log_info("%s: no answer sent for %s in %s: %s", t->name, in->id, m->room, reply.why);
+		bot_reply_free(&reply);
+		return;
+	}
+	send_reply(b, t, m, &reply.text, "answer", 1);
+	key = make_key(m, "answer");
+	policy_answered(b->policy, m->room, in->id, key, now);
+	free(key);
+	stats_answer(b->stats, in->id);
+	b->dirty = 1;
+	log_info("%s: answered %s in %s%s", t->name, in->id, m->room, reply.draft ? " (draft)" : "");
+	bot_reply_free(&reply);
+}
+
+void
+bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m)
+{
+	struct match_result res;
+	struct match_opts mo;
+	struct cfg_room room;
+	struct bot_reply reply;
+	const char *text = m->text, *rest, *cmd;
+	char logbuf[256];
+	int addressed = m->addressed || m->direct, which;
+	uint64_t now = now_ms();
+	char *copy = NULL, *id;
+
+	config_room(b->cfg, m->room, &room);
+	/* "!faq ..." addresses the bot, and may be a moderator command. */
+	if ((rest = strip_prefix(b, text)) != NULL) {
+		addressed = 1;
+		if ((cmd = command_of(rest, &rest)) != NULL) {
+			if (!is_moderator(b, t, m->sender)) {
+				send_markdown(b, t, m, "Sorry, only moderators can use faqbot's commands.",
+				    "refusal");
+				log_info("%s: refused command \"%s\" from %s", t->name, cmd, m->sender);
+			} else if (strcmp(m->room, b->cfg->moderator_room) != 0 && !m->direct) {
+				send_markdown(b, t, m,
+				    "Moderator commands work in the moderator room only.", "refusal");
+			} else {
+				log_info("%s: command \"%s\" from %s", t->name, cmd, m->sender);
+				run_command(b, t, m, cmd, rest);
+			}
+			goto out;
+		}
+		text = rest;
+	}
+	copy = xstrndup(text, m->len - (size_t)(text - m->text));
+	bot_match_opts(b->cfg, &room, &mo, b->names, NELEM(b->names));
+	match_run(b->mctx, b->kb, &mo, copy, strlen(copy), &res, NULL);
+	if (res.text_flags & TEXT_TO_BOT)
+		addressed = 1;
+	log_debug("%s: message %s in %s from %s: %s", t->name, m->event_id ? m->event_id : "-",
+	    m->room, m->sender, log_chat(copy, logbuf, sizeof(logbuf)));
+
+	/* Safety first: every room, whatever its mode, pause or limits. */
+	if (res.intent && bot_is_safety(res.intent)) {
+		int alert = b->cfg->moderator_room[0] != '\0' &&
+		    transport_for(b, b->cfg->moderator_room) != NULL;
+
+		bot_compose_intent(b->kb, b->cfg, res.intent, &room, m->sender_name, &res, alert,
+		    &reply);
+		send_reply(b, t, m, &reply.text, "answer", 1);
+		bot_reply_free(&reply);
+		stats_answer(b->stats, res.intent->id);
+		b->dirty = 1;
+		log_info("%s: safety answer %s in %s", t->name, res.intent->id, m->room);
+		alert_moderators(b, t, m, res.intent);
+		goto out;
+	}
+	if (room.paused || policy_paused(b->policy, m->room))
+		goto out;
+	/* "1" or "2" after "did you mean". */
+	if ((which = choice_number(match_normalised(b->mctx))) != 0 &&
+	    (id = policy_choice_take(b->policy, m->room, m->sender, which, now)) != NULL) {
+		int idx = kb_intent_find(b->kb, id);
+
+		free(id);
+		if (idx >= 0 && policy_allow(b->policy, m->room, m->sender, now))
+			answer_intent(b, t, m, &room, &b->kb->in[idx], NULL, now);
+		goto out;
+	}
+	if (room.answer == CFG_ANSWER_MENTION && !addressed)
+		goto out;
+	if (res.intent == NULL && !addressed)
+		goto out;
+	if (!policy_allow(b->policy, m->room, m->sender, now)) {
+		stats_limited(b->stats);
+		b->dirty = 1;
+		log_info("%s: flood limit: no answer to %s in %s", t->name, m->sender, m->room);
+		goto out;
+	}
+	if (res.intent == NULL) {
+		if (res.silenced_by || (res.text_flags & TEXT_TO_MEMBER))
+			goto out;
+		send_markdown(b, t, m, b->cfg->fallback, "fallback");
+		stats_unanswered(b->stats);
+		b->dirty = 1;
+		if (unanswered_append(b->state_dir, m->room, m->sender, b->salt, copy, now_wall()) ==
+		    -1)
+			log_warn("cannot append to the unanswered log");
+		log_info("%s: no answer for an addressed question in %s (logged)", t->name, m->room);
+		goto out;
+	}
+	if (res.ambiguous) {
+		bot_compose(b->kb, b->cfg, &res, &room, m->sender_name, addressed, 0, &reply);
+		if (reply.kind == BOT_CHOICE) {
+			send_reply(b, t, m, &reply.text, "choice", 1);
+			policy_choice_open(b->policy, m->room, m->sender, reply.choice[0]->id,
+			    reply.choice[1]->id, now);
+			stats_choice(b->stats);
+			b->dirty = 1;
+			log_info("%s: asked \"did you mean\" %s or %s in %s", t->name,
+			    reply.choice[0]->id, reply.choice[1]->id, m->room);
+			bot_reply_free(&reply);
+			goto out;
+		}
+		bot_reply_free(&reply);
+	}
+	answer_intent(b, t, m, &room, res.intent, &res, now);
+out:
+	free(copy);
 }

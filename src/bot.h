@@ -8,9 +8,14 @@
 #define FAQBOT_BOT_H
 
 #include "config.h"
+#include "diag.h"
 #include "kb.h"
 #include "match.h"
 #include "response.h"
+#include "transport.h"
+
+struct policy;
+struct stats;
 
 enum bot_reply_kind {
 	BOT_SILENT,   /* nothing to say */
@@ -55,5 +60,57 @@ int bot_is_safety(const struct intent *in);
 /* Fills match options from the configuration (and a room's enabled intents). */
 void bot_match_opts(const struct config *cfg, const struct cfg_room *room, struct match_opts *o,
                     const char **names_buf, size_t names_cap);
+
+/* --- the running bot ---------------------------------------------------- */
+
+#define BOT_MAX_TRANSPORTS 4
+
+struct bot {
+	struct config *cfg;		/* the configuration (not owned) */
+	struct kb *kb;			/* what it answers from (owned; swapped on reload) */
+	struct match_ctx *mctx;		/* matching scratch space */
+	struct policy *policy;		/* flood limits, cooldowns, choices, pauses */
+	struct stats *stats;		/* counters */
+	struct transport *tp[BOT_MAX_TRANSPORTS]; /* the networks it is on */
+	size_t ntp;
+	const char *names[17];		/* names it answers to, NULL-terminated */
+	char *state_dir;		/* state that survives restarts */
+	uint64_t salt;			/* for sender hashes in the unanswered log */
+	int dirty;			/* stats or pauses changed since the last save */
+};
+
+/*
+ * A bot answering from kb (which it takes over) with cfg, keeping its state
+ * in state_dir (created if missing). Returns NULL, with a log line, when the
+ * state directory cannot be used.
+ */
+struct bot *bot_new(struct config *cfg, struct kb *kb, const char *state_dir);
+void bot_free(struct bot *b);
+
+void bot_add_transport(struct bot *b, struct transport *t);
+
+/*
+ * A message arrived on t: decide and send. Safety first (answered in every
+ * room whatever its mode, and moderators alerted), then moderator commands,
+ * pauses, "did you mean" answers, the room's mode, flood limits, cooldowns,
+ * and at most one answer per message.
+ */
+void bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m);
+
+/* The transport sent what carried key, as event_id (for cooldown pointers). */
+void bot_on_sent(struct bot *b, const char *key, const char *event_id);
+
+/*
+ * Reloads intents and responses from the configured directories. On any
+ * error the old set stays, the problems are in diags (as lint prints them),
+ * and -1 is returned; moderators are told by the caller (bot_notify).
+ */
+int bot_reload(struct bot *b, struct diag_list *diags);
+
+/* Sends Markdown to the moderator room, if one is configured. key may be NULL. */
+void bot_notify(struct bot *b, const char *markdown, const char *key);
+
+/* Saves what must survive a restart (counters, paused rooms). */
+void bot_save(struct bot *b);
 
 #endif

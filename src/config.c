@@ -157,6 +157,8 @@ static const struct cfg_option options[] = {
     {"irc.tls", CFG_BOOL, 0, 0, "true", O(irc_tls), NULL, NULL, "connect with TLS"},
     {"irc.tls_verify", CFG_BOOL, 0, 0, "true", O(irc_tls_verify), NULL, NULL,
      "verify the server's certificate (turn off only for tests)"},
+    {"irc.tls_ca_file", CFG_STRING, 0, 4096, "", O(irc_tls_ca_file), NULL, NULL,
+        "CA certificates to verify the server with; empty: the system's"},
     {"irc.nick", CFG_STRING, 1, 30, "faqbot", O(irc_nick), NULL, NULL, "nick wanted"},
     {"irc.username", CFG_STRING, 1, 30, "faqbot", O(irc_username), NULL, NULL, "user name"},
     {"irc.realname", CFG_STRING, 1, 100, "faqbot, an information bot", O(irc_realname), NULL, NULL,
@@ -1044,4 +1046,19 @@ config_print_help(FILE *fp)
 			fprintf(fp, ", or $%s", o->env);
 		fprintf(fp, ")\n    %s\n", o->help);
 	}
+}
+
+char *
+config_state_dir(const struct config *cfg)
+{
+	const char *e = getenv("STATE_DIRECTORY");
+
+	if (cfg->state_dir && cfg->state_dir[0])
+		return xstrdup(cfg->state_dir);
+	if (e && *e) {
+		const char *colon = strchr(e, ':');
+
+		return colon ? xstrndup(e, (size_t)(colon - e)) : xstrdup(e);
+	}
+	return xstrdup("state");
 }

@@ -114,6 +114,7 @@ struct config {
 	long irc_port;               /* 6697 with TLS */
 	int irc_tls;                 /* TLS on */
 	int irc_tls_verify;          /* check the certificate */
+	char *irc_tls_ca_file;       /* CA bundle to verify with; "" for the system's */
 	char *irc_nick;              /* wanted nick */
 	char *irc_username;          /* user name */
 	char *irc_realname;          /* real name */
@@ -154,6 +155,12 @@ void config_room(const struct config *cfg, const char *room, struct cfg_room *ou
 
 /* Lint-level checks beyond the syntax: contact dates, and so on. */
 void config_check(const struct config *cfg, const char *file, long today, struct diag_list *diags);
+
+/*
+ * The state directory: state_dir if set, else $STATE_DIRECTORY (systemd's
+ * StateDirectory=, first entry), else "./state". Returns a new string.
+ */
+char *config_state_dir(const struct config *cfg);
 
 /* Prints every option with its type, default and help (for --help-config). */
 void config_print_help(FILE *fp);

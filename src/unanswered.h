@@ -1,10 +1,46 @@
 /*
  * The unanswered log: questions addressed to the bot that got no answer,
- * kept (redacted) in the state directory so moderators see what to write
- * next; `faqbot unanswered` groups and ranks them.
+ * one JSON line each in <state_dir>/unanswered.jsonl, with the time, the
+ * room, a salted hash of the sender (never the sender) and the question
+ * with obvious personal data redacted (phone numbers, e-mail addresses,
+ * dates, names after "my name is"). Moderators read it with
+ * `faqbot unanswered`, which groups similar questions and ranks the groups,
+ * so that they see what to write next.
  */
 #ifndef FAQBOT_UNANSWERED_H
 #define FAQBOT_UNANSWERED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct kb;
+
+/*
+ * Redacts personal data from text: phone numbers -> [phone], e-mail
+ * addresses -> [email], dates -> [date], the name after "my name is",
+ * "i'm called", "call me" -> [name]. Returns a new string (caller frees).
+ */
+char *unanswered_redact(const char *text);
+
+/*
+ * Appends one entry (redacted) to <state_dir>/unanswered.jsonl. salt makes
+ * the sender hash unguessable. Returns 0, or -1 with errno.
+ */
+int unanswered_append(const char *state_dir, const char *room, const char *sender,
+    uint64_t salt, const char *text, int64_t when);
+
+/* Appends the last n entries, newest first, as Markdown lines. */
+void unanswered_recent(const char *state_dir, size_t n, struct buf *out);
+
+/*
+ * Appends a report: similar questions grouped (normalised through kb's
+ * lexicon when kb is not NULL), groups ranked by the number of distinct
+ * askers then entries, at most top groups, each with a count and examples.
+ */
+void unanswered_report(const char *state_dir, const struct kb *kb, size_t top, int64_t since,
+    struct buf *out);
 
 /* `faqbot unanswered`: returns the exit status. */
 int unanswered_main(int argc, char **argv);

@@ -1,0 +1,45 @@
+/*
+ * The Matrix transport: the client-server API over libcurl's multi
+ * interface. Login (password or access token, device reused across
+ * restarts), whoami, a server-side filter, the /sync long-poll with the
+ * since token saved atomically only after the batch's replies are queued,
+ * idempotent sends (transaction ids derived from the question's event id,
+ * kept with the pending reply across restarts), invites from allowed users
+ * or servers only, and retries that honour 429 and back off on errors.
+ */
+#ifndef FAQBOT_MATRIX_H
+#define FAQBOT_MATRIX_H
+
+#include "bot.h"
+#include "config.h"
+#include "loop.h"
+#include "transport.h"
+
+struct mx;
+
+/*
+ * A Matrix client for cfg, reporting messages to b, keeping its session and
+ * pending replies in state_dir. Nothing happens until mx_start().
+ */
+struct mx *mx_new(struct loop *l, const struct config *cfg, struct bot *b, const char *state_dir);
+void mx_free(struct mx *m);
+
+/* The transport interface (owned by m). */
+struct transport *mx_transport(struct mx *m);
+
+/* Starts logging in and syncing. */
+void mx_start(struct mx *m);
+
+/* Cancels every request and saves the session and pending replies. */
+void mx_stop(struct mx *m);
+
+/* 1 when the last sync succeeded recently. */
+int mx_healthy(const struct mx *m);
+
+/* 1 when it stopped for good (a rejected access token and no password). */
+int mx_failed(const struct mx *m);
+
+/* Counters for tests and benchmarks: events seen, replies sent, pending now. */
+void mx_counts(const struct mx *m, unsigned long *events, unsigned long *sent, size_t *pending);
+
+#endif
