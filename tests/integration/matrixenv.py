@@ -1,0 +1,96 @@
+"""A Matrix test bed: the test homeserver, the patient and a moderator,
+a support room, and faqbot configured against them."""
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from harness import Bot, wait_until
+from mxclient import Client, HomeserverProcess
+
+BOT = "@faqbot:localhost"
+PATIENT = "@patient:localhost"
+MOD = "@mod:localhost"
+USERS = {BOT: "botpass", PATIENT: "patientpass", MOD: "modpass",
+         "@stranger:localhost": "strangerpass"}
+
+
+def bot_config(hs_url, **over):
+    """A config for the bot against hs_url; keyword sections override."""
+    cfg = {
+        "matrix": {"homeserver": hs_url, "user_id": BOT, "password": "botpass",
+                   "invite_allow": [PATIENT, MOD], "backoff_max_ms": 3000,
+                   "sync_timeout_ms": 30000, "request_timeout_ms": 10000},
+        "responses": {"allow_drafts": True},
+        "policy": {"cooldown_s": 0, "user_rate_per_min": 600, "room_rate_per_min": 600},
+        "log": {"level": "debug"},
+    }
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(cfg.get(k), dict):
+            cfg[k].update(v)
+        else:
+            cfg[k] = v
+    return cfg
+
+
+def is_reply_to(event_id):
+    """Predicate: a message from the bot replying to event_id."""
+    def pred(e):
+        c = e.get("content", {})
+        return (e.get("type") == "m.room.message" and e.get("sender") == BOT and
+                c.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == event_id)
+    return pred
+
+
+class MatrixTestCase(unittest.TestCase):
+    """Starts a homeserver with state on disk; each test starts its bot."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="faqbot-mx-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.hs = HomeserverProcess(USERS, state_path=os.path.join(self.tmp, "hs.json"),
+                                    stderr=subprocess.DEVNULL).start()
+        self.addCleanup(self.hs.stop)
+        self.ctl = self.hs.control()
+        self.patient = Client(self.hs.url)
+        self.patient.login("patient", "patientpass")
+        self.bots = []
+
+    def tearDown(self):
+        errs = []
+        for b in self.bots:
+            b.stop()
+            errs += b.sanitizer_errors()
+            b.cleanup()
+        self.assertEqual(errs, [], "sanitizer errors in the bot's log")
+
+    def start_bot(self, cfg=None, workdir=None, wait_sync=True):
+        """Starts faqbot (reusing workdir's state if given); waits for its first sync."""
+        b = Bot(cfg or bot_config(self.hs.url), workdir=workdir)
+        if workdir:
+            b.config["state_dir"] = os.path.join(workdir, "state")
+        b.start()
+        self.bots.append(b)
+        if wait_sync:
+            b.wait_log("connected to", timeout=20)
+        return b
+
+    def support_room(self, bot, name="Support"):
+        """The patient creates a room and invites the bot; returns it once joined."""
+        room = self.patient.create_room(name=name, invite=[BOT], preset="private_chat")
+        wait_until(lambda: BOT in self.patient.joined_members(room), 20,
+                   what="the bot to join")
+        # Let the bot's next sync include the room before we talk in it.
+        bot.wait_log(f"joined {room}", timeout=10)
+        return room
+
+    def replies_to(self, room, event_id):
+        """Every message of the bot in room that replies to event_id."""
+        return [e for e in self.ctl.events(room) if is_reply_to(event_id)(e)]
+
+    def wait_reply(self, room, event_id, timeout=15):
+        """Waits for exactly one reply of the bot to event_id; returns it."""
+        found = wait_until(lambda: self.replies_to(room, event_id), timeout,
+                           what=f"a reply to {event_id}")
+        return found[0]
