@@ -317,6 +317,8 @@ split_words(struct text_norm *n, int *invalid, int *truncated)
 				w->off = (uint32_t)n->raw.len;
 				w->src_off = (uint32_t)i;
 				w->flags = clause ? TOK_CLAUSE_START : 0;
+				if (i > 0 && p[i - 1] == '@')
+					w->flags |= TOK_AT;
 				clause = 0;
 				upper = lower = letters = first_upper = 0;
 				lastq = 0;
@@ -461,6 +463,8 @@ enum {
 	W_REQUEST = 1 << 6,      /* explain, wondering ... */
 	W_SUBJECT = 1 << 7,      /* a pronoun that follows an inverted aux: "can it" */
 	W_NO_INVERSION = 1 << 8, /* before "is it", no question: "this is it" */
+	W_CONJ = 1 << 9,         /* and, or, but: a new clause may start after it */
+	W_NARRATIVE = 1 << 10,   /* a person, a day, a greeting: the message tells, not asks */
 };
 
 static struct smap wordcat;
@@ -498,12 +502,21 @@ wordcat_get(const char *w, size_t len)
 		            W_AUX | W_FUNCTION);
 		wordcat_add("been told just so really very not never always still gonna going "
 		            "got getting done great good nice lovely finally also too glad "
-		            "happy back off",
+		            "happy back off barely hardly only",
 		            W_STATEMENT);
 		wordcat_add("is are was were does do did can could should would will has have "
 		            "if about kind type types long much many else happens happened "
-		            "means mean causes exactly",
+		            "means mean causes exactly to",
 		            W_AFTER_WH);
+		wordcat_add("and or but so then", W_CONJ);
+		wordcat_add(
+		    "i im ive id ill me my mine we were weve our us he hes his him she shes "
+		    "her they theyre their them you your today tonight yesterday tomorrow "
+		    "lol haha thanks thank welcome congrats congratulations hello hi hey "
+		    "morning evening night bye monday tuesday wednesday thursday friday "
+			    "saturday sunday week weekend month nervous scared excited worried "
+			    "anxious luck crossed",
+		    W_NARRATIVE);
 		wordcat_add("you your u ur yours youre yourself ya yall", W_YOU | W_FUNCTION);
 		wordcat_add("i im ive id ill me my mine we our us they their them he his him "
 		            "she her it its this that these those the a an and or but so if "
@@ -570,8 +583,13 @@ compute_features(const struct lexicon *lx, const char *const *bot_names, struct 
 			n->flags |= TEXT_TO_BOT;
 		if ((t->flags & TOK_CLAUSE_START) && (cat & W_WH))
 			n->flags |= TEXT_QUESTION;
-		if ((t->flags & TOK_CLAUSE_START) && (cat & W_AUX) && i + 1 < n->ntok &&
-		    !(tok_cat(n, i + 1) & W_STATEMENT) && !(n->tok[i + 1].flags & TOK_QMARK))
+		if (((t->flags & TOK_CLAUSE_START) || (i > 0 && (tok_cat(n, i - 1) & W_CONJ))) &&
+		    (cat & W_AUX) && i + 1 < n->ntok && !(tok_cat(n, i + 1) & W_STATEMENT) &&
+		    !(n->tok[i + 1].flags & TOK_QMARK))
+			n->flags |= TEXT_QUESTION;
+		/* "curable yes or no", "... or not": asks. */
+		if (tok_is(n, i, "or") && (tok_is(n, i + 1, "not") || tok_is(n, i + 1, "no")) &&
+		    (i + 2 >= n->ntok || (n->tok[i + 2].flags & TOK_QMARK)))
 			n->flags |= TEXT_QUESTION;
 		if ((cat & W_WH) && (tok_cat(n, i + 1) & W_AFTER_WH))
 			n->flags |= TEXT_QUESTION;
@@ -593,6 +611,27 @@ compute_features(const struct lexicon *lx, const char *const *bot_names, struct 
 		     tok_is(n, i + 1, "regarding")))
 			n->flags |= TEXT_QUESTION;
 	}
+	/*
+	 * A few words with no person, day or greeting in them read as a search
+	 * ("life expectancy stage 4 colon cancer"): a question.
+	 */
+	{
+		size_t words = 0, k;
+		int narrative = 0;
+
+		for (k = 0; k < n->ntok; k++) {
+			if (n->tok[k].flags & TOK_QMARK)
+				continue;
+			words++;
+			/* A verb or a person makes it a statement: "results are back". */
+			if (tok_cat(n, k) & (W_NARRATIVE | W_AUX))
+				narrative = 1;
+		}
+		if (memchr(n->src, '!', n->srclen) != NULL)
+			narrative = 1;
+		if (words >= 2 && words <= 8 && !narrative)
+			n->flags |= TEXT_QUESTION;
+	}
 	/* "help" opening the message, or right after the bot's name, asks for help. */
 	if (n->ntok > 0 && tok_is(n, 0, "help"))
 		n->flags |= TEXT_QUESTION;
@@ -605,6 +644,13 @@ compute_features(const struct lexicon *lx, const char *const *bot_names, struct 
 	 * that says "you" ("Tom how are you feeling?", "how did your scan go
 	 * Mike?").
 	 */
+	/* "@Mark did the onc agree?": a mention of someone who is not the bot. */
+	for (i = 0; i < n->ntok; i++) {
+		if ((n->tok[i].flags & TOK_AT) && !is_bot_name(n, i, bot_names)) {
+			n->flags |= TEXT_TO_MEMBER;
+			return;
+		}
+	}
 	if (!second_person)
 		return;
 	for (i = 0; i < n->ntok; i++) {

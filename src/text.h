@@ -43,6 +43,7 @@ enum text_token_flag {
 	TOK_CORRECTED = 1 << 4,    /* a spelling correction */
 	TOK_QMARK = 1 << 5,        /* the word is "?" */
 	TOK_HAS_ALPHA = 1 << 6,    /* holds at least one letter */
+	TOK_AT = 1 << 7,           /* written right after an '@': a mention ("@Mark") */
 };
 
 struct text_token {
