@@ -267,7 +267,7 @@ bot_new(struct config *cfg, struct kb *kb, const char *state_dir)
 	b->kb = kb;
 	b->mctx = match_ctx_new();
 	b->policy = policy_new(cfg->user_rate_per_min, cfg->room_rate_per_min, cfg->cooldown_s,
-	    cfg->choice_timeout_s);
+	                       cfg->choice_timeout_s);
 	b->stats = stats_new();
 	b->state_dir = xstrdup(state_dir);
 	set_names(b);
@@ -396,7 +396,7 @@ make_key(const struct tp_msg *m, const char *role)
 
 static void
 send_reply(struct bot *b, struct transport *t, const struct tp_msg *m, const struct rendered *r,
-    const char *role, int mention)
+           const char *role, int mention)
 {
 	struct tp_out out = {0};
 	char *key = make_key(m, role);
@@ -420,7 +420,7 @@ send_reply(struct bot *b, struct transport *t, const struct tp_msg *m, const str
 
 static void
 send_markdown(struct bot *b, struct transport *t, const struct tp_msg *m, const char *md,
-    const char *role)
+              const char *role)
 {
 	struct rendered r;
 
@@ -432,7 +432,7 @@ send_markdown(struct bot *b, struct transport *t, const struct tp_msg *m, const 
 /* Tells the moderator room about a safety message: where, who, a link. */
 static void
 alert_moderators(struct bot *b, struct transport *t, const struct tp_msg *m,
-    const struct intent *in)
+                 const struct intent *in)
 {
 	struct buf md, link;
 	char *who, *key;
@@ -443,7 +443,7 @@ alert_moderators(struct bot *b, struct transport *t, const struct tp_msg *m,
 	buf_init(&link);
 	response_md_escape(m->sender, 255, &who);
 	buf_printf(&md, "**Safety alert (%s)** in %s: %s may need help now.",
-	    strcmp(in->id, "safety.crisis") == 0 ? "crisis" : "emergency", t->name, who);
+	           strcmp(in->id, "safety.crisis") == 0 ? "crisis" : "emergency", t->name, who);
 	if (m->event_id && t->link && t->link(t->impl, m->room, m->event_id, &link) == 0)
 		buf_printf(&md, " Message: %s", link.data);
 	else
@@ -472,8 +472,8 @@ is_moderator(struct bot *b, struct transport *t, const char *user)
 	return pl >= 0 && pl >= b->cfg->moderator_power;
 }
 
-static const char *const commands[] = {"help", "reload", "why", "stats", "unanswered", "pause",
-    "resume", NULL};
+static const char *const commands[] = {"help",       "reload", "why",    "stats",
+                                       "unanswered", "pause",  "resume", NULL};
 
 /* The command word at the start of s (after the prefix), or NULL. */
 static const char *
@@ -499,7 +499,7 @@ command_of(const char *s, const char **rest)
 
 static void
 run_command(struct bot *b, struct transport *t, const struct tp_msg *m, const char *cmd,
-    const char *arg)
+            const char *arg)
 {
 	struct buf out;
 	struct diag_list d;
@@ -507,25 +507,27 @@ run_command(struct bot *b, struct transport *t, const struct tp_msg *m, const ch
 
 	buf_init(&out);
 	if (strcmp(cmd, "help") == 0) {
-		buf_printf(&out, "Moderator commands (in this room):\n\n"
-				 "- `%1$s reload`: reload intents and responses\n"
-				 "- `%1$s why QUESTION`: why the bot answers QUESTION as it does\n"
-				 "- `%1$s stats`: answers per intent, unanswered, safety alerts\n"
-				 "- `%1$s unanswered [N]`: the last N unanswered questions\n"
-				 "- `%1$s pause ROOM` / `%1$s resume ROOM`: stop or restart answering in "
-				 "ROOM (safety answers never stop)",
-		    b->cfg->command_prefix);
+		buf_printf(&out,
+		           "Moderator commands (in this room):\n\n"
+		           "- `%1$s reload`: reload intents and responses\n"
+		           "- `%1$s why QUESTION`: why the bot answers QUESTION as it does\n"
+		           "- `%1$s stats`: answers per intent, unanswered, safety alerts\n"
+		           "- `%1$s unanswered [N]`: the last N unanswered questions\n"
+		           "- `%1$s pause ROOM` / `%1$s resume ROOM`: stop or restart answering in "
+		           "ROOM (safety answers never stop)",
+		           b->cfg->command_prefix);
 	} else if (strcmp(cmd, "reload") == 0) {
 		diag_list_init(&d);
 		if (bot_reload(b, &d) == 0) {
 			buf_printf(&out, "Reloaded: %zu intents, %zu responses.", b->kb->nin,
-			    b->kb->responses.n);
+			           b->kb->responses.n);
 			if (d.warnings)
 				buf_printf(&out, " %zu warning(s); run `faqbot lint` to see them.",
-				    d.warnings);
+				           d.warnings);
 		} else {
-			buf_puts(&out, "Reload failed; the bot keeps answering with the previous set. "
-				       "Problems:\n\n```\n");
+			buf_puts(&out,
+			         "Reload failed; the bot keeps answering with the previous set. "
+			         "Problems:\n\n```\n");
 			for (i = 0; i < d.n && i < 20; i++) {
 				char *line;
 
@@ -575,16 +577,17 @@ run_command(struct bot *b, struct transport *t, const struct tp_msg *m, const ch
 		if (room[0] == '\0') {
 			char *list = policy_paused_list(b->policy);
 
-			buf_printf(&out, "Usage: `%s %s ROOM`. Paused now: %s", b->cfg->command_prefix,
-			    cmd, list[0] ? list : "none");
+			buf_printf(&out, "Usage: `%s %s ROOM`. Paused now: %s",
+			           b->cfg->command_prefix, cmd, list[0] ? list : "none");
 			free(list);
 		} else {
 			policy_pause(b->policy, room, pause);
 			b->dirty = 1;
 			bot_save(b);
-			buf_printf(&out, "%s %s.%s", pause ? "Paused in" : "Answering again in", room,
-			    pause ? " Safety answers still go out." : "");
-			log_info("moderator %s %s room %s", m->sender, pause ? "paused" : "resumed", room);
+			buf_printf(&out, "%s %s.%s", pause ? "Paused in" : "Answering again in",
+			           room, pause ? " Safety answers still go out." : "");
+			log_info("moderator %s %s room %s", m->sender, pause ? "paused" : "resumed",
+			         room);
 		}
 		free(room);
 	}
@@ -603,8 +606,7 @@ strip_prefix(const struct bot *b, const char *text)
 		text++;
 	if (strncasecmp(text, p, n) != 0)
 		return NULL;
-	if (text[n] != '\0' && !isspace((unsigned char)text[n]) && text[n] != ':' &&
-	    text[n] != ',')
+	if (text[n] != '\0' && !isspace((unsigned char)text[n]) && text[n] != ':' && text[n] != ',')
 		return NULL;
 	text += n;
 	while (*text == ' ' || *text == ':' || *text == ',' || *text == '\t')
@@ -623,8 +625,8 @@ choice_number(const char *norm)
 
 static void
 answer_intent(struct bot *b, struct transport *t, const struct tp_msg *m,
-    const struct cfg_room *room, const struct intent *in, const struct match_result *res,
-    uint64_t now)
+              const struct cfg_room *room, const struct intent *in, const struct match_result *res,
+              uint64_t now)
 {
 	struct bot_reply reply;
 	const char *prev = NULL;
@@ -637,13 +639,18 @@ answer_intent(struct bot *b, struct transport *t, const struct tp_msg *m,
 
 		buf_init(&md);
 		buf_init(&link);
-		buf_printf(&md, "I answered this here %llu minute%s ago",
-		    (unsigned long long)(age / 60), age / 60 == 1 ? "" : "s");
-		if (prev && t->link && t->link(t->impl, m->room, prev, &link) == 0)
-			buf_printf(&md, ": %s", link.data);
+		if (age < 60)
+			buf_puts(&md, "I answered this here a moment ago");
+		else if (age < 120)
+			buf_puts(&md, "I answered this here a minute ago");
 		else
-			buf_puts(&md, " (see above)");
-		buf_puts(&md, ".");
+			buf_printf(&md, "I answered this here %llu minutes ago",
+			           (unsigned long long)(age / 60));
+		/* The link last, with nothing after it that a client could take into it. */
+		if (prev && t->link && t->link(t->impl, m->room, prev, &link) == 0)
+			buf_printf(&md, ", so I won't repeat it: %s", link.data);
+		else
+			buf_puts(&md, " (see above), so I won't repeat it.");
 		send_markdown(b, t, m, md.data, "pointer");
 		stats_pointer(b->stats, in->id);
 		b->dirty = 1;
@@ -653,7 +660,8 @@ answer_intent(struct bot *b, struct transport *t, const struct tp_msg *m,
 	}
 	bot_compose_intent(b->kb, b->cfg, in, room, m->sender_name, res, 0, &reply);
 	if (reply.kind == BOT_SILENT) {
-		log_info("%s: no answer sent for %s in %s: %s", t->name, in->id, m->room, reply.why);
+		log_info("%s: no answer sent for %s in %s: %s", t->name, in->id, m->room,
+		         reply.why);
 		bot_reply_free(&reply);
 		return;
 	}
@@ -663,7 +671,8 @@ answer_intent(struct bot *b, struct transport *t, const struct tp_msg *m,
 	free(key);
 	stats_answer(b->stats, in->id);
 	b->dirty = 1;
-	log_info("%s: answered %s in %s%s", t->name, in->id, m->room, reply.draft ? " (draft)" : "");
+	log_info("%s: answered %s in %s%s", t->name, in->id, m->room,
+	         reply.draft ? " (draft)" : "");
 	bot_reply_free(&reply);
 }
 
@@ -686,12 +695,15 @@ bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m)
 		addressed = 1;
 		if ((cmd = command_of(rest, &rest)) != NULL) {
 			if (!is_moderator(b, t, m->sender)) {
-				send_markdown(b, t, m, "Sorry, only moderators can use faqbot's commands.",
-				    "refusal");
-				log_info("%s: refused command \"%s\" from %s", t->name, cmd, m->sender);
+				send_markdown(b, t, m,
+				              "Sorry, only moderators can use faqbot's commands.",
+				              "refusal");
+				log_info("%s: refused command \"%s\" from %s", t->name, cmd,
+				         m->sender);
 			} else if (strcmp(m->room, b->cfg->moderator_room) != 0 && !m->direct) {
 				send_markdown(b, t, m,
-				    "Moderator commands work in the moderator room only.", "refusal");
+				              "Moderator commands work in the moderator room only.",
+				              "refusal");
 			} else {
 				log_info("%s: command \"%s\" from %s", t->name, cmd, m->sender);
 				run_command(b, t, m, cmd, rest);
@@ -706,15 +718,15 @@ bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m)
 	if (res.text_flags & TEXT_TO_BOT)
 		addressed = 1;
 	log_debug("%s: message %s in %s from %s: %s", t->name, m->event_id ? m->event_id : "-",
-	    m->room, m->sender, log_chat(copy, logbuf, sizeof(logbuf)));
+	          m->room, m->sender, log_chat(copy, logbuf, sizeof(logbuf)));
 
 	/* Safety first: every room, whatever its mode, pause or limits. */
 	if (res.intent && bot_is_safety(res.intent)) {
 		int alert = b->cfg->moderator_room[0] != '\0' &&
-		    transport_for(b, b->cfg->moderator_room) != NULL;
+		            transport_for(b, b->cfg->moderator_room) != NULL;
 
 		bot_compose_intent(b->kb, b->cfg, res.intent, &room, m->sender_name, &res, alert,
-		    &reply);
+		                   &reply);
 		send_reply(b, t, m, &reply.text, "answer", 1);
 		bot_reply_free(&reply);
 		stats_answer(b->stats, res.intent->id);
@@ -751,10 +763,11 @@ bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m)
 		send_markdown(b, t, m, b->cfg->fallback, "fallback");
 		stats_unanswered(b->stats);
 		b->dirty = 1;
-		if (unanswered_append(b->state_dir, m->room, m->sender, b->salt, copy, now_wall()) ==
-		    -1)
+		if (unanswered_append(b->state_dir, m->room, m->sender, b->salt, copy,
+		                      now_wall()) == -1)
 			log_warn("cannot append to the unanswered log");
-		log_info("%s: no answer for an addressed question in %s (logged)", t->name, m->room);
+		log_info("%s: no answer for an addressed question in %s (logged)", t->name,
+		         m->room);
 		goto out;
 	}
 	if (res.ambiguous) {
@@ -762,11 +775,11 @@ bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m)
 		if (reply.kind == BOT_CHOICE) {
 			send_reply(b, t, m, &reply.text, "choice", 1);
 			policy_choice_open(b->policy, m->room, m->sender, reply.choice[0]->id,
-			    reply.choice[1]->id, now);
+			                   reply.choice[1]->id, now);
 			stats_choice(b->stats);
 			b->dirty = 1;
 			log_info("%s: asked \"did you mean\" %s or %s in %s", t->name,
-			    reply.choice[0]->id, reply.choice[1]->id, m->room);
+			         reply.choice[0]->id, reply.choice[1]->id, m->room);
 			bot_reply_free(&reply);
 			goto out;
 		}

@@ -4,6 +4,7 @@
  */
 #include "text.h"
 
+#include <ctype.h>
 #include <locale.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,7 +318,10 @@ split_words(struct text_norm *n, int *invalid, int *truncated)
 				w->off = (uint32_t)n->raw.len;
 				w->src_off = (uint32_t)i;
 				w->flags = clause ? TOK_CLAUSE_START : 0;
-				if (i > 0 && p[i - 1] == '@')
+				/* "@Mark", but not the "example" of "jo@example.org". */
+				if (i > 0 && p[i - 1] == '@' &&
+				    (i == 1 ||
+				     !(isalnum(p[i - 2]) || p[i - 2] == '.' || p[i - 2] == '_')))
 					w->flags |= TOK_AT;
 				clause = 0;
 				upper = lower = letters = first_upper = 0;
@@ -514,8 +518,8 @@ wordcat_get(const char *w, size_t len)
 		    "her they theyre their them you your today tonight yesterday tomorrow "
 		    "lol haha thanks thank welcome congrats congratulations hello hi hey "
 		    "morning evening night bye monday tuesday wednesday thursday friday "
-			    "saturday sunday week weekend month nervous scared excited worried "
-			    "anxious luck crossed",
+		    "saturday sunday week weekend month nervous scared excited worried "
+		    "anxious luck crossed",
 		    W_NARRATIVE);
 		wordcat_add("you your u ur yours youre yourself ya yall", W_YOU | W_FUNCTION);
 		wordcat_add("i im ive id ill me my mine we our us they their them he his him "

@@ -17,6 +17,7 @@ exits 0, or exits 1 when nothing arrived within --wait seconds.
 import argparse
 import os
 import sys
+import time
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -81,7 +82,21 @@ def parse_args(argv):
     parser.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the reply (--once)")
     parser.add_argument("--create", action="store_true", help="create the room (public) if the alias is unknown")
     parser.add_argument("--invite", action="append", default=[], help="with --create: invite this user")
+    parser.add_argument("--wait-member", metavar="USER", action="append", default=[],
+                        help="before talking, wait (up to 30 s) until USER has joined the room")
     return parser.parse_args(argv)
+
+
+def wait_members(client, room_id, users, timeout_s=30.0):
+    """Wait until every user in users has joined room_id; False on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        joined = client.joined_members(room_id)
+        if all(u in joined for u in users):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
 
 
 def run_once(client, room_id, message, wait_s):
@@ -138,6 +153,9 @@ def main(argv=None):
     try:
         client.login(args.user, args.password)
         room_id = enter_room(client, args.room, args.create, args.invite)
+        if args.wait_member and not wait_members(client, room_id, args.wait_member):
+            say(f"patient: {', '.join(args.wait_member)} did not join within 30 s", sys.stderr)
+            return 2
     except (MatrixError, OSError) as err:
         say(f"patient: {err}", sys.stderr)
         return 2
