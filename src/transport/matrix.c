@@ -1592,6 +1592,32 @@ mx_free(struct mx *m)
 }
 
 int
+mx_feed_sync(struct mx *m, const char *body, size_t len)
+{
+	enum mx_state saved = m->state;
+	char *token = m->token;
+	cJSON *j, *nb;
+	int rc = -1;
+
+	if (m->user_id == NULL) {
+		m->user_id = xstrdup(m->cfg->mx_user_id[0] ? m->cfg->mx_user_id : "@faqbot:localhost");
+		m->localpart = xstrdup("faqbot");
+	}
+	j = cJSON_ParseWithLength(body, len);
+	nb = cJSON_GetObjectItemCaseSensitive(j, "next_batch");
+	if (cJSON_IsObject(j) && cJSON_IsString(nb)) {
+		/* As in a sync, but with no token nothing is sent. */
+		m->state = MX_SYNC;
+		m->token = NULL;
+		rc = handle_sync(m, j, 0);
+		m->token = token;
+		m->state = saved;
+	}
+	cJSON_Delete(j);
+	return rc;
+}
+
+int
 mx_healthy(const struct mx *m)
 {
 	return m->state == MX_SYNC && m->last_ok_ms != 0 &&

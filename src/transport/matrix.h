@@ -39,6 +39,13 @@ int mx_healthy(const struct mx *m);
 /* 1 when it stopped for good (a rejected access token and no password). */
 int mx_failed(const struct mx *m);
 
+/*
+ * Handles body as the reply to a /sync, without any network: messages go
+ * to the bot and replies are queued (and saved), not sent. For the fuzzer
+ * and tests. Returns 0, or -1 when the body is not a valid sync reply.
+ */
+int mx_feed_sync(struct mx *m, const char *body, size_t len);
+
 /* Counters for tests and benchmarks: events seen, replies sent, pending now. */
 void mx_counts(const struct mx *m, unsigned long *events, unsigned long *sent, size_t *pending);
 
