@@ -63,7 +63,9 @@ class Bot:
     def start(self):
         """Starts faqbot run; its stderr is collected line by line."""
         self.write_config()
-        self.proc = subprocess.Popen([FAQBOT, "run", "-c", self.config_path],
+        # FAQBOT_WRAPPER runs the bot under a tool, e.g. "valgrind --error-exitcode=99".
+        wrapper = os.environ.get("FAQBOT_WRAPPER", "").split()
+        self.proc = subprocess.Popen(wrapper + [FAQBOT, "run", "-c", self.config_path],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, env=self.env, text=True,
                                      errors="replace")
@@ -126,5 +128,13 @@ class Bot:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def sanitizer_errors(self):
-        """Lines where AddressSanitizer, LeakSanitizer or UBSan complained."""
-        return [l for l in self.log() if "Sanitizer" in l or "runtime error:" in l]
+        """Lines where AddressSanitizer, LeakSanitizer, UBSan or valgrind complained."""
+        bad = []
+        for l in self.log():
+            if "Sanitizer" in l or "runtime error:" in l:
+                bad.append(l)
+            elif "ERROR SUMMARY:" in l and "ERROR SUMMARY: 0 errors" not in l:
+                bad.append(l)
+            elif "definitely lost:" in l and "definitely lost: 0 bytes" not in l:
+                bad.append(l)
+        return bad
