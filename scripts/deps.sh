@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential cmake pkg-config libcurl4-openssl-dev libcjson-dev libpcre2-dev
 libcmark-dev libcmocka-dev libmicrohttpd-dev python3 ca-certificates"
 # Only for the test suite: the IRC server, clang for the fuzzers, valgrind.
-[ "${1:-}" = "--test" ] && PKGS="$PKGS ngircd openssl clang libclang-rt-14-dev valgrind"
+[ "${1:-}" = "--test" ] && PKGS="$PKGS ngircd inspircd atheme-services openssl clang libclang-rt-14-dev valgrind"
 
 missing=""
 for p in $PKGS; do
