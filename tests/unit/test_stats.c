@@ -42,7 +42,7 @@ struct expo {
 	size_t n;
 	struct family f[64]; /* declared families */
 	size_t nf;
-	char err[256]; /* the first problem, or "" */
+	char err[4096]; /* the first problem, or "" */
 };
 
 static int
