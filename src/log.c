@@ -38,6 +38,9 @@ log_level_parse(const char *s)
 	return -1;
 }
 
+static void vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 {
