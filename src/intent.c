@@ -40,6 +40,12 @@ string_raw_offset(const char *text, size_t qoff, size_t idx)
 				memcpy(hex, text + i + 2, 4); /* the scanner checked 4 hex digits */
 				hex[4] = '\0';
 				cp = strtoul(hex, NULL, 16);
+				if (cp >= 0xd800 && cp <= 0xdbff) {
+					/* the scanner checked that a low surrogate follows */
+					d += 4;
+					i += 12;
+					continue;
+				}
 				d += cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
 				i += 6;
 			} else {
@@ -180,7 +186,11 @@ read_classes(const struct json_doc *doc, const cJSON *cls, struct lexicon *lx,
 				errors++;
 				continue;
 			}
-			lexicon_class_add(lx, idx, m->valuestring);
+			if (lexicon_class_add(lx, idx, m->valuestring) == -1) {
+				json_diag(doc, diags, DIAG_ERROR, m,
+				          "class member \"%s\" has no words", m->valuestring);
+				errors++;
+			}
 		}
 	}
 	return errors;
@@ -355,20 +365,82 @@ intent_compile(const char *pattern, const struct lexicon *lx, char **expanded, c
 	return code;
 }
 
+/*
+ * Messages that ask nothing: a pattern that matches each of them matches
+ * whatever is written ("\\b" alone, ".", "\\w"), since a message is
+ * matched in its normalised form (lower case, words and " ?").
+ */
+static const char *const probe_msgs[] = {"zq", "vbw 7 xj ?"};
+
+/*
+ * Does the compiled pattern match every message? Returns NULL when it does
+ * not, or the end of a message saying why it does.
+ */
+static const char *
+matches_always(const pcre2_code *code)
+{
+	pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
+	const char *why = NULL;
+	PCRE2_SIZE *ov;
+	size_t i;
+	int empty = 0;
+
+	if (pcre2_match(code, (PCRE2_SPTR) "", 0, 0, 0, md, NULL) >= 0) {
+		why = "matches an empty message, so it would match every message";
+		goto out;
+	}
+	for (i = 0; i < NELEM(probe_msgs); i++) {
+		if (pcre2_match(code, (PCRE2_SPTR)probe_msgs[i], strlen(probe_msgs[i]), 0, 0, md,
+		                NULL) < 0)
+			goto out;
+		ov = pcre2_get_ovector_pointer(md);
+		if (ov[0] == ov[1])
+			empty = 1;
+	}
+	why = empty ? "matches an empty string inside a message (as \\b alone does), so it "
+	              "would match every message"
+	            : "matches every message, even one of random letters";
+out:
+	pcre2_match_data_free(md);
+	return why;
+}
+
+/*
+ * A control character in a pattern comes from a JSON escape ("\b" is a
+ * backspace, not a word boundary): normalised messages never hold one, so
+ * the pattern could never match. Returns the first one, or 0.
+ */
+static unsigned char
+control_char(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return (unsigned char)*s;
+	return 0;
+}
+
 static int
 read_patterns(const struct json_doc *doc, const cJSON *arr, const char *what,
               const struct lexicon *lx, struct intent_pattern **out, size_t *n,
               struct diag_list *diags)
 {
 	const cJSON *p, *rx, *w;
+	const char *why;
 	char *err;
 	size_t erroff;
 	int errors = 0;
 	uint32_t idx = 0;
+	unsigned char cc;
 
 	if (!cJSON_IsArray(arr)) {
-		json_diag(doc, diags, DIAG_ERROR, arr, "\"%s\" must be an array, not %s", what,
-		          json_type_name(arr));
+		/* named as written: "patterns", "not_patterns" */
+		json_diag(doc, diags, DIAG_ERROR, arr, "\"%s\" must be an array, not %s",
+		          arr->string, json_type_name(arr));
+		return 1;
+	}
+	if (cJSON_GetArraySize(arr) > INTENT_MAX_PATTERNS) {
+		json_diag(doc, diags, DIAG_ERROR, arr, "more than %d %ss in one intent",
+		          INTENT_MAX_PATTERNS, what);
 		return 1;
 	}
 	cJSON_ArrayForEach(p, arr)
@@ -414,6 +486,21 @@ read_patterns(const struct json_doc *doc, const cJSON *arr, const char *what,
 			errors++;
 			continue;
 		}
+		if ((cc = control_char(rx->valuestring)) != 0) {
+			if (cc == '\b')
+				json_diag(doc, diags, DIAG_ERROR, rx,
+				          "%s %u holds a backspace (JSON \"\\b\"), so it can never "
+				          "match: for a word boundary write \"\\\\b\"",
+				          what, idx);
+			else
+				json_diag(doc, diags, DIAG_ERROR, rx,
+				          "%s %u holds a control character (U+%04X, from a JSON "
+				          "escape), so it can never match: in a regex, write \\\\ "
+				          "for one backslash",
+				          what, idx, cc);
+			errors++;
+			continue;
+		}
 		ip.code = intent_compile(rx->valuestring, lx, &ip.expanded, &err, &erroff);
 		if (ip.code == NULL) {
 			diag_add_at(diags, DIAG_ERROR, doc->file, doc->text,
@@ -423,22 +510,12 @@ read_patterns(const struct json_doc *doc, const cJSON *arr, const char *what,
 			errors++;
 			continue;
 		}
-		{
-			/* A pattern that matches the empty string matches everything. */
-			pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-			int rc = pcre2_match(ip.code, (PCRE2_SPTR) "", 0, 0, 0, md, NULL);
-
-			pcre2_match_data_free(md);
-			if (rc >= 0) {
-				json_diag(doc, diags, DIAG_ERROR, rx,
-				          "%s %u matches an empty message, so it would match every "
-				          "message",
-				          what, idx);
-				pcre2_code_free(ip.code);
-				free(ip.expanded);
-				errors++;
-				continue;
-			}
+		if ((why = matches_always(ip.code)) != NULL) {
+			json_diag(doc, diags, DIAG_ERROR, rx, "%s %u %s", what, idx, why);
+			pcre2_code_free(ip.code);
+			free(ip.expanded);
+			errors++;
+			continue;
 		}
 		ip.src = xstrdup(rx->valuestring);
 		ip.index = idx;

@@ -31,6 +31,8 @@ struct lexicon;
 #define INTENT_ANY_MAX         3    /* at most this many any-of keywords count */
 #define INTENT_MAX_PATTERN_LEN 2000 /* bytes, after class expansion */
 #define INTENT_MAX_GROUPS      16   /* all-of groups in one intent */
+#define INTENT_MAX_PATTERNS    1000 /* patterns (and not_patterns) in one intent: the
+                                     * index keeps 16-bit pattern numbers */
 
 /* Where something was written, for diagnostics and `faqbot ask`. */
 struct intent_place {

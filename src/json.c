@@ -36,18 +36,91 @@ scan_fail(struct scan *sc, size_t off, const char *msg)
 	}
 }
 
+/*
+ * Skips whitespace. A comment (// or a slash-star block) is where people put one in
+ * hand-written JSON, and cJSON would refuse it without saying where: it is
+ * reported at its first character, wherever whitespace may stand.
+ */
 static void
 scan_ws(struct scan *sc)
 {
 	while (sc->i < sc->n && (sc->s[sc->i] == ' ' || sc->s[sc->i] == '\t' ||
 	                         sc->s[sc->i] == '\n' || sc->s[sc->i] == '\r'))
 		sc->i++;
+	if (sc->i + 1 < sc->n && sc->s[sc->i] == '/' &&
+	    (sc->s[sc->i + 1] == '/' || sc->s[sc->i + 1] == '*'))
+		scan_fail(sc, sc->i, "JSON has no comments (use a \"comment\" key instead)");
 }
 
 static int
 is_hex(char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* The code unit of the \uXXXX escape at s (already checked: four hex digits). */
+static unsigned
+u_escape(const char *s)
+{
+	unsigned v = 0;
+	int k;
+
+	for (k = 2; k < 6; k++) {
+		char c = s[k];
+
+		v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	return v;
+}
+
+/* Is there a complete \uXXXX escape at s[i] (n bytes in all)? */
+static int
+has_u_escape(const char *s, size_t n, size_t i)
+{
+	int k;
+
+	if (i + 6 > n || s[i] != '\\' || s[i + 1] != 'u')
+		return 0;
+	for (k = 2; k < 6; k++)
+		if (!is_hex(s[i + (size_t)k]))
+			return 0;
+	return 1;
+}
+
+/*
+ * Checks the \u escape at sc->i (four hex digits present) and steps over
+ * it, or over the pair it starts. cJSON refuses half a surrogate pair and
+ * cuts a string at \u0000 without a word, so both are reported here.
+ */
+static void
+scan_u_escape(struct scan *sc)
+{
+	unsigned u = u_escape(sc->s + sc->i);
+
+	if (u == 0) {
+		scan_fail(sc, sc->i, "\\u0000 (a NUL character) is not allowed in a string");
+		return;
+	}
+	if (u >= 0xdc00 && u <= 0xdfff) {
+		scan_fail(sc, sc->i,
+		          "\\u escape of a lone low surrogate (U+DC00 to U+DFFF): it must "
+		          "follow a high surrogate \\ud800 to \\udbff, or write the character "
+		          "itself");
+		return;
+	}
+	if (u >= 0xd800 && u <= 0xdbff) {
+		if (!has_u_escape(sc->s, sc->n, sc->i + 6) ||
+		    u_escape(sc->s + sc->i + 6) < 0xdc00 || u_escape(sc->s + sc->i + 6) > 0xdfff) {
+			scan_fail(sc, sc->i,
+			          "\\u escape of a lone high surrogate (U+D800 to U+DBFF): it "
+			          "must be followed by a low surrogate \\udc00 to \\udfff, or "
+			          "write the character itself");
+			return;
+		}
+		sc->i += 12;
+		return;
+	}
+	sc->i += 6;
 }
 
 /* A string starting at the current '"'; its raw span goes to *start, *len. */
@@ -81,7 +154,9 @@ scan_string(struct scan *sc, size_t *start, size_t *len)
 						return;
 					}
 				}
-				sc->i += 6;
+				scan_u_escape(sc);
+				if (sc->err)
+					return;
 				continue;
 			}
 			if (e == '\0' || strchr("\"\\/bfnrt", e) == NULL) {
@@ -111,7 +186,7 @@ static void scan_value(struct scan *sc, int depth);
 static void
 scan_object(struct scan *sc, int depth)
 {
-	size_t keys[64][2], nkeys = 0, ks, kl, k;
+	size_t keys[64][2], nkeys = 0, ks, kl, k, comma = 0;
 
 	sc->i++;
 	scan_ws(sc);
@@ -126,7 +201,8 @@ scan_object(struct scan *sc, int depth)
 			return;
 		}
 		if (sc->s[sc->i] == '}') {
-			scan_fail(sc, sc->i, "trailing comma before '}'");
+			/* at the comma: the '}' may be lines further down */
+			scan_fail(sc, comma, "trailing comma before '}'");
 			return;
 		}
 		if (sc->s[sc->i] != '"') {
@@ -162,7 +238,7 @@ scan_object(struct scan *sc, int depth)
 			return;
 		scan_ws(sc);
 		if (sc->i < sc->n && sc->s[sc->i] == ',') {
-			sc->i++;
+			comma = sc->i++;
 			continue;
 		}
 		if (sc->i < sc->n && sc->s[sc->i] == '}') {
@@ -182,6 +258,8 @@ scan_object(struct scan *sc, int depth)
 static void
 scan_array(struct scan *sc, int depth)
 {
+	size_t comma = 0;
+
 	sc->i++;
 	scan_ws(sc);
 	if (sc->i < sc->n && sc->s[sc->i] == ']') {
@@ -191,7 +269,7 @@ scan_array(struct scan *sc, int depth)
 	for (;;) {
 		scan_ws(sc);
 		if (sc->i < sc->n && sc->s[sc->i] == ']') {
-			scan_fail(sc, sc->i, "trailing comma before ']'");
+			scan_fail(sc, comma, "trailing comma before ']'");
 			return;
 		}
 		scan_value(sc, depth + 1);
@@ -199,7 +277,7 @@ scan_array(struct scan *sc, int depth)
 			return;
 		scan_ws(sc);
 		if (sc->i < sc->n && sc->s[sc->i] == ',') {
-			sc->i++;
+			comma = sc->i++;
 			continue;
 		}
 		if (sc->i < sc->n && sc->s[sc->i] == ']') {

@@ -21,8 +21,10 @@ struct lex_class {
 
 struct lexicon {
 	struct smap variant;   /* variant phrase -> index into canon[] */
+	struct smap canonidx;  /* canonical form -> its first synonym, for chains */
 	struct smap lead;      /* first word of a phrase -> longest phrase length */
 	char **canon;          /* canonical forms */
+	char **vtext;          /* the variant of each synonym, normalised */
 	size_t ncanon;         /* how many synonyms */
 	struct smap known;     /* words that are never corrected */
 	struct smap vocab;     /* the vocabulary, for duplicates */
@@ -39,6 +41,7 @@ lexicon_new(void)
 	struct lexicon *lx = xcalloc(1, sizeof(*lx));
 
 	smap_init(&lx->variant);
+	smap_init(&lx->canonidx);
 	smap_init(&lx->lead);
 	smap_init(&lx->known);
 	smap_init(&lx->vocab);
@@ -53,9 +56,12 @@ lexicon_free(struct lexicon *lx)
 
 	if (lx == NULL)
 		return;
-	for (i = 0; i < lx->ncanon; i++)
+	for (i = 0; i < lx->ncanon; i++) {
 		free(lx->canon[i]);
+		free(lx->vtext[i]);
+	}
 	free(lx->canon);
+	free(lx->vtext);
 	for (i = 0; i < lx->nvocab; i++)
 		free(lx->vword[i]);
 	free(lx->vword);
@@ -67,6 +73,7 @@ lexicon_free(struct lexicon *lx)
 	}
 	free(lx->cls);
 	smap_free(&lx->variant);
+	smap_free(&lx->canonidx);
 	smap_free(&lx->lead);
 	smap_free(&lx->known);
 	smap_free(&lx->vocab);
@@ -132,8 +139,7 @@ lexicon_add_synonym(struct lexicon *lx, const char *canonical, const char *varia
 		add_known_words(lx, c.data);
 		goto out;
 	}
-	slot = smap_put(&lx->variant, v.data, v.len, (uint32_t)lx->ncanon, &added);
-	if (!added) {
+	if ((slot = smap_get(&lx->variant, v.data, v.len)) != NULL) {
 		if (strcmp(lx->canon[*slot], c.data) == 0) {
 			*err = xasprintf("variant \"%s\" is listed twice", variant);
 		} else {
@@ -142,7 +148,31 @@ lexicon_add_synonym(struct lexicon *lx, const char *canonical, const char *varia
 		}
 		goto out;
 	}
+	/*
+	 * Chains are refused, in either order of adding: a rewrite is never
+	 * rewritten again, so "metz" -> "mets" -> "metastatic" would leave
+	 * "mets", which no pattern or keyword can name (they are normalised
+	 * too). The moderator is told which flat mapping to write instead.
+	 */
+	if ((slot = smap_get(&lx->variant, c.data, c.len)) != NULL) {
+		*err = xasprintf("canonical form \"%s\" is itself a variant of \"%s\": list "
+		                 "\"%s\" under \"%s\" instead (a rewritten word is not "
+		                 "rewritten again)",
+		                 canonical, lx->canon[*slot], variant, lx->canon[*slot]);
+		goto out;
+	}
+	if ((slot = smap_get(&lx->canonidx, v.data, v.len)) != NULL) {
+		*err = xasprintf("variant \"%s\" is itself the canonical form of \"%s\": list "
+		                 "\"%s\" under \"%s\" too (a rewritten word is not rewritten "
+		                 "again)",
+		                 variant, lx->vtext[*slot], lx->vtext[*slot], c.data);
+		goto out;
+	}
+	smap_put(&lx->variant, v.data, v.len, (uint32_t)lx->ncanon, &added);
+	smap_put(&lx->canonidx, c.data, c.len, (uint32_t)lx->ncanon, &added);
 	lx->canon = xreallocarray(lx->canon, lx->ncanon + 1, sizeof(*lx->canon));
+	lx->vtext = xreallocarray(lx->vtext, lx->ncanon + 1, sizeof(*lx->vtext));
+	lx->vtext[lx->ncanon] = xstrdup(v.data);
 	lx->canon[lx->ncanon++] = xstrdup(c.data);
 	sp = strchr(v.data, ' ');
 	if (sp != NULL) {
@@ -223,7 +253,7 @@ lexicon_class_new(struct lexicon *lx, const char *name, char **err)
 	return (int)lx->ncls++;
 }
 
-void
+int
 lexicon_class_add(struct lexicon *lx, int idx, const char *member)
 {
 	struct lex_class *c = &lx->cls[idx];
@@ -244,10 +274,11 @@ lexicon_class_add(struct lexicon *lx, int idx, const char *member)
 	}
 	if (*m == '\0') {
 		free(m);
-		return;
+		return -1;
 	}
 	c->member = xreallocarray(c->member, c->n + 1, sizeof(*c->member));
 	c->member[c->n++] = m;
+	return 0;
 }
 
 int

@@ -25,7 +25,10 @@ void lexicon_free(struct lexicon *lx);
 /*
  * Maps variant to canonical. Both are raw text, split into words as the
  * normaliser does. Returns 0, or -1 with *err set to a message the caller
- * frees (empty variant, too many words, the variant already maps elsewhere).
+ * frees (empty variant, too many words, the variant already maps elsewhere,
+ * or a chain: the canonical form is itself a variant, or the variant is
+ * itself the canonical form of another; a rewrite is never rewritten again,
+ * so the lexicon must map each variant straight to its final form).
  */
 int lexicon_add_synonym(struct lexicon *lx, const char *canonical, const char *variant, char **err);
 
@@ -42,9 +45,10 @@ void lexicon_add_known(struct lexicon *lx, const char *word, size_t len);
 int lexicon_class_new(struct lexicon *lx, const char *name, char **err);
 /*
  * Adds a member to class idx: raw text, normalised through the lexicon, or
- * a prefix "cur*" (its words as written, the trailing '*' kept).
+ * a prefix "cur*" (its words as written, the trailing '*' kept). Returns 0,
+ * or -1 when the member has no words ("!!!", an emoji): it is left out.
  */
-void lexicon_class_add(struct lexicon *lx, int idx, const char *member);
+int lexicon_class_add(struct lexicon *lx, int idx, const char *member);
 /* Looks a class up by name (len bytes); returns its index or -1. */
 int lexicon_class_find(const struct lexicon *lx, const char *name, size_t len);
 /* The members of class idx, normalised; *n gets their number. */
