@@ -3,6 +3,7 @@
  */
 #include "response.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,9 +16,37 @@
 #define RESPONSE_WARN_WORDS 180  /* words; longer does not fit a chat window */
 #define NAME_MAX_BYTES      64   /* a display name longer than this is cut */
 
-static const char *const header_keys[] = {"id",          "type",      "status",  "reviewed_by",
-                                          "reviewed_on", "review_by", "sources", "locale",
-                                          "comment",     NULL};
+/* The header keys, in the order the docs list them. */
+enum header_key {
+	HK_ID,
+	HK_TYPE,
+	HK_STATUS,
+	HK_REVIEWED_BY,
+	HK_REVIEWED_ON,
+	HK_REVIEW_BY,
+	HK_SOURCES,
+	HK_LOCALE,
+	HK_COMMENT, /* free text for the reviewers; may repeat */
+	HK_COUNT,
+};
+
+static const char *const header_keys[HK_COUNT] = {
+    "id",        "type",    "status", "reviewed_by", "reviewed_on",
+    "review_by", "sources", "locale", "comment",
+};
+
+/* What the header parser keeps while it reads one file. */
+struct header {
+	const char *file;        /* for diagnostics */
+	const char *text;        /* the whole file, for offsets */
+	struct response *out;    /* being filled */
+	struct diag_list *diags; /* where errors go */
+	size_t at[HK_COUNT];     /* offset of each key's line, if seen */
+	int seen[HK_COUNT];      /* the key was given */
+	int bad[HK_COUNT];       /* its value was refused (already reported) */
+	int last;                /* the last key read, -1 before any, HK_COUNT if unknown */
+	int errors;              /* how many errors were added */
+};
 
 void
 response_clear(struct response *r)
@@ -51,14 +80,21 @@ response_set_free(struct response_set *set)
 	set->n = 0;
 }
 
+static int
+is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* A copy of s (n bytes) without blanks (and a CR) at either end; caller frees. */
 static char *
 trim(const char *s, size_t n)
 {
-	while (n > 0 && (*s == ' ' || *s == '\t')) {
+	while (n > 0 && is_blank(*s)) {
 		s++;
 		n--;
 	}
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+	while (n > 0 && is_blank(s[n - 1]))
 		n--;
 	return xstrndup(s, n);
 }
@@ -119,221 +155,348 @@ check_placeholders(const char *file, const char *text, size_t body_off, const ch
 	return errors;
 }
 
+/*
+ * Reports the first NUL byte or invalid UTF-8 sequence of text (len bytes)
+ * at its place. Returns 0 when there is none, else -1.
+ */
+static int
+check_utf8(const char *file, const char *text, size_t len, struct diag_list *diags)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	size_t i = 0, k;
+	uint32_t cp;
+
+	while (i < len) {
+		if (p[i] == '\0') {
+			diag_add_at(diags, DIAG_ERROR, file, text, i,
+			            "not valid UTF-8 text: a NUL byte");
+			return -1;
+		}
+		k = text_utf8_decode(p + i, len - i, &cp);
+		/* An invalid byte decodes to U+FFFD in 1 byte, a real U+FFFD in 3. */
+		if (cp == 0xfffd && k == 1) {
+			diag_add_at(diags, DIAG_ERROR, file, text, i,
+			            "not valid UTF-8 text: byte 0x%02x (save the file as UTF-8)",
+			            p[i]);
+			return -1;
+		}
+		i += k;
+	}
+	return 0;
+}
+
+static void
+add_source(struct response *r, const char *s)
+{
+	r->sources = xreallocarray(r->sources, r->nsources + 1, sizeof(*r->sources));
+	r->sources[r->nsources++] = xstrdup(s);
+}
+
+/* Line number of a byte offset, for "first on line N". */
+static int
+line_of(const char *text, size_t off)
+{
+	int line, col;
+
+	diag_offset_to_linecol(text, off, &line, &col);
+	return line;
+}
+
+/* Stores the value of key k (found on the line at off) into h->out. */
+static void
+header_value(struct header *h, enum header_key k, size_t off, const char *val)
+{
+	struct response *r = h->out;
+	long d;
+
+	switch (k) {
+	case HK_ID:
+		if (!valid_id(val)) {
+			diag_add_at(h->diags, DIAG_ERROR, h->file, h->text, off,
+			            "id must be a-z, 0-9, '.', '_' and '-'");
+			h->errors++;
+		}
+		free(r->id);
+		r->id = xstrdup(val);
+		break;
+	case HK_TYPE:
+		if (strcmp(val, "faq") == 0)
+			r->type = RESPONSE_FAQ;
+		else if (strcmp(val, "safety") == 0)
+			r->type = RESPONSE_SAFETY;
+		else if (strcmp(val, "info") == 0)
+			r->type = RESPONSE_INFO;
+		else {
+			diag_add_at(h->diags, DIAG_ERROR, h->file, h->text, off,
+			            "type must be faq, safety or info, not \"%s\"", val);
+			h->bad[k] = 1;
+			h->errors++;
+		}
+		break;
+	case HK_STATUS:
+		if (strcmp(val, "draft") == 0)
+			r->status = RESPONSE_DRAFT;
+		else if (strcmp(val, "approved") == 0)
+			r->status = RESPONSE_APPROVED;
+		else {
+			diag_add_at(h->diags, DIAG_ERROR, h->file, h->text, off,
+			            "status must be draft or approved, not \"%s\"", val);
+			h->bad[k] = 1;
+			h->errors++;
+		}
+		break;
+	case HK_REVIEWED_BY:
+		free(r->reviewed_by);
+		r->reviewed_by = xstrdup(val);
+		break;
+	case HK_REVIEWED_ON:
+	case HK_REVIEW_BY:
+		/* Empty in a draft: not reviewed yet. */
+		d = val[0] ? date_parse_days(val) : -1;
+		if (val[0] && d < 0) {
+			diag_add_at(h->diags, DIAG_ERROR, h->file, h->text, off,
+			            "%s must be a date written YYYY-MM-DD, not \"%s\"",
+			            header_keys[k], val);
+			h->bad[k] = 1;
+			h->errors++;
+		}
+		if (k == HK_REVIEWED_ON)
+			r->reviewed_on = d;
+		else {
+			r->review_by = d;
+			r->review_line = line_of(h->text, off);
+		}
+		break;
+	case HK_SOURCES:
+		/* The first source may share the key's line; more follow as "- " items. */
+		if (val[0])
+			add_source(r, val);
+		break;
+	case HK_LOCALE:
+		free(r->locale);
+		r->locale = xstrdup(val);
+		break;
+	case HK_COMMENT:
+	case HK_COUNT:
+		break;
+	}
+}
+
+/*
+ * Reads one header line t (trimmed, not empty, not a comment) that starts
+ * at off in the file.
+ */
+static void
+header_line(struct header *h, const char *t, size_t off)
+{
+	const char *colon;
+	char *key, *val;
+	int k;
+
+	if (t[0] == '-' && (t[1] == ' ' || t[1] == '\t')) {
+		if (h->last == HK_COUNT)
+			return; /* under an unknown key, already reported */
+		if (h->last != HK_SOURCES) {
+			diag_add_at(h->diags, DIAG_ERROR, h->file, h->text, off,
+			            "a \"- \" list item belongs under \"sources:\"");
+			h->errors++;
+			return;
+		}
+		val = trim(t + 2, strlen(t + 2));
+		if (val[0])
+			add_source(h->out, val);
+		free(val);
+		return;
+	}
+	if ((colon = strchr(t, ':')) == NULL) {
+		diag_add_at(h->diags, DIAG_ERROR, h->file, h->text, off,
+		            "expected \"key: value\" in the header");
+		h->errors++;
+		return;
+	}
+	key = trim(t, (size_t)(colon - t));
+	val = trim(colon + 1, strlen(colon + 1));
+	for (k = 0; k < HK_COUNT; k++)
+		if (strcmp(header_keys[k], key) == 0)
+			break;
+	h->last = k;
+	if (k == HK_COUNT) {
+		diag_add_at(h->diags, DIAG_ERROR, h->file, h->text, off,
+		            "unknown header key \"%s\" (known: id, type, status, reviewed_by, "
+		            "reviewed_on, review_by, sources, locale)",
+		            key);
+		h->errors++;
+	} else if (h->seen[k] && k != HK_COMMENT) {
+		/* The second one would silently win; say so instead. */
+		diag_add_at(h->diags, DIAG_ERROR, h->file, h->text, off,
+		            "header key \"%s\" is given twice (first on line %d)", key,
+		            line_of(h->text, h->at[k]));
+		h->errors++;
+	} else {
+		h->seen[k] = 1;
+		h->at[k] = off;
+		header_value(h, (enum header_key)k, off, val);
+	}
+	free(key);
+	free(val);
+}
+
+/*
+ * The rules across keys, each reported at the line of the key it is about
+ * (or at the top when that key is missing), and never as a consequence of
+ * a value already refused.
+ */
+static void
+header_rules(struct header *h)
+{
+	struct response *r = h->out;
+	size_t off;
+
+	if (r->id == NULL) {
+		diag_add(h->diags, DIAG_ERROR, h->file, 1, 1, "the header has no id");
+		h->errors++;
+	}
+	if (r->status == RESPONSE_APPROVED) {
+		int no_by = r->reviewed_by == NULL || r->reviewed_by[0] == '\0';
+		int no_on = r->reviewed_on < 0 && !h->bad[HK_REVIEWED_ON];
+		int no_until = r->review_by < 0 && !h->bad[HK_REVIEW_BY];
+
+		if (no_by || no_on || no_until) {
+			diag_add_at(h->diags, DIAG_ERROR, h->file, h->text, h->at[HK_STATUS],
+			            "an approved response needs reviewed_by, reviewed_on and "
+			            "review_by (missing:%s%s%s)",
+			            no_by ? " reviewed_by" : "", no_on ? " reviewed_on" : "",
+			            no_until ? " review_by" : "");
+			h->errors++;
+		} else if (r->reviewed_on >= 0 && r->review_by >= 0 &&
+		           r->review_by <= r->reviewed_on) {
+			diag_add_at(h->diags, DIAG_ERROR, h->file, h->text, h->at[HK_REVIEW_BY],
+			            "review_by must come after reviewed_on");
+			h->errors++;
+		}
+	}
+	if (r->type == RESPONSE_FAQ && !h->bad[HK_TYPE] && r->nsources == 0) {
+		/* Without a type line the default (faq) is what asks for sources. */
+		off = h->seen[HK_TYPE] ? h->at[HK_TYPE] : 0;
+		diag_add_at(h->diags, DIAG_ERROR, h->file, h->text, off,
+		            "a medical (faq) answer must name its sources");
+		h->errors++;
+	}
+}
+
+/*
+ * The body starts at off (just after the closing "---", on line line):
+ * blank lines before it and blanks after it are not part of it.
+ */
+static void
+parse_body(struct header *h, size_t off, size_t len, int line)
+{
+	const char *text = h->text, *end = text + len, *p = text + off, *q;
+	struct response *r = h->out;
+	char *rest;
+	int first = line;
+
+	/* Skip whole lines of blanks, so that body_line is where the text starts. */
+	for (;;) {
+		for (q = p; q < end && is_blank(*q); q++)
+			;
+		if (q >= end || *q != '\n')
+			break;
+		p = q + 1;
+		line++;
+	}
+	if (q >= end) {
+		r->body = xstrdup("");
+		r->body_line = first;
+		diag_add(h->diags, DIAG_ERROR, h->file, first, 1, "the response has no text");
+		h->errors++;
+		return;
+	}
+	/* q is past the blanks that would make the first line a code block. */
+	r->body_line = line;
+	while (end > q && (is_blank(end[-1]) || end[-1] == '\n'))
+		end--;
+	r->body = xstrndup(q, (size_t)(end - q));
+	if (strlen(r->body) > RESPONSE_MAX_BODY) {
+		diag_add_at(h->diags, DIAG_ERROR, h->file, text, (size_t)(p - text),
+		            "the text is %zu bytes; at most %d fit in a chat answer",
+		            strlen(r->body), RESPONSE_MAX_BODY);
+		h->errors++;
+	}
+	rest = xstrndup(q, (size_t)(text + len - q));
+	h->errors += check_placeholders(h->file, text, (size_t)(q - text), rest, h->diags);
+	free(rest);
+}
+
 int
 response_parse(const char *file, const char *text, size_t len, struct response *out,
                struct diag_list *diags)
 {
-	const char *p, *eol, *colon, *last_key = NULL;
-	size_t off, body_off;
-	int line = 1, errors = 0, closed = 0, seen_sources = 0, key_line = 0;
-	char *key, *val;
-	const char *const *k;
-	long d;
+	struct header h;
+	const char *p, *eol, *end = text + len;
+	char *t;
+	int line, closed = 0;
 
 	memset(out, 0, sizeof(*out));
+	memset(&h, 0, sizeof(h));
+	h.file = file;
+	h.text = text;
+	h.out = out;
+	h.diags = diags;
+	h.last = -1;
 	out->reviewed_on = out->review_by = -1;
 	out->file = xstrdup(file);
-	if (!text_utf8_valid(text, len) || memchr(text, '\0', len) != NULL) {
-		diag_add(diags, DIAG_ERROR, file, 1, 1, "not valid UTF-8 text");
-		response_clear(out);
-		return -1;
-	}
-	if (len < 4 || strncmp(text, "---", 3) != 0 || (text[3] != '\n' && text[3] != '\r')) {
+	if (check_utf8(file, text, len, diags) == -1)
+		goto fail;
+	/* text need not end with a NUL, and may have no line break at all. */
+	eol = memchr(text, '\n', len);
+	if (eol == NULL)
+		eol = end;
+	t = trim(text, (size_t)(eol - text));
+	closed = strcmp(t, "---") == 0;
+	free(t);
+	if (!closed) {
 		diag_add(
 		    diags, DIAG_ERROR, file, 1, 1,
 		    "a response starts with a \"---\" line, then its header (id, type, status, "
 		    "reviewed_by, reviewed_on, review_by, sources, locale), then \"---\"");
-		response_clear(out);
-		return -1;
+		goto fail;
 	}
-	p = strchr(text, '\n') + 1;
-	line = 2;
-	while (p < text + len) {
-		eol = memchr(p, '\n', (size_t)(text + len - p));
+	closed = 0;
+	p = eol < end ? eol + 1 : end;
+	for (line = 2; p < end; line++) {
+		eol = memchr(p, '\n', (size_t)(end - p));
 		if (eol == NULL)
-			eol = text + len;
-		off = (size_t)(p - text);
-		{
-			char *t = trim(p, (size_t)(eol - p));
-			int is_end = strcmp(t, "---") == 0;
-			int blank = t[0] == '\0' || t[0] == '#';
-			int item = t[0] == '-' && t[1] == ' ';
-
-			if (is_end) {
-				free(t);
-				closed = 1;
-				p = eol < text + len ? eol + 1 : eol;
-				line++;
-				break;
-			}
-			if (blank) {
-				free(t);
-			} else if (item) {
-				if (last_key == NULL || strcmp(last_key, "sources") != 0) {
-					diag_add_at(
-					    diags, DIAG_ERROR, file, text, off,
-					    "a \"- \" list item belongs under \"sources:\"");
-					errors++;
-				} else {
-					char *s = trim(t + 2, strlen(t + 2));
-
-					out->sources = xreallocarray(
-					    out->sources, out->nsources + 1, sizeof(*out->sources));
-					out->sources[out->nsources++] = s;
-				}
-				free(t);
-			} else if ((colon = strchr(t, ':')) == NULL) {
-				diag_add_at(diags, DIAG_ERROR, file, text, off,
-				            "expected \"key: value\" in the header");
-				errors++;
-				free(t);
-			} else {
-				key = trim(t, (size_t)(colon - t));
-				val = trim(colon + 1, strlen(colon + 1));
-				key_line = line;
-				for (k = header_keys; *k; k++)
-					if (strcmp(*k, key) == 0)
-						break;
-				last_key = *k;
-				if (*k == NULL) {
-					diag_add_at(
-					    diags, DIAG_ERROR, file, text, off,
-					    "unknown header key \"%s\" (known: id, type, status, "
-					    "reviewed_by, reviewed_on, review_by, sources, locale)",
-					    key);
-					errors++;
-				} else if (strcmp(key, "id") == 0) {
-					if (!valid_id(val)) {
-						diag_add_at(
-						    diags, DIAG_ERROR, file, text, off,
-						    "id must be a-z, 0-9, '.', '_' and '-'");
-						errors++;
-					}
-					free(out->id);
-					out->id = xstrdup(val);
-				} else if (strcmp(key, "type") == 0) {
-					if (strcmp(val, "faq") == 0)
-						out->type = RESPONSE_FAQ;
-					else if (strcmp(val, "safety") == 0)
-						out->type = RESPONSE_SAFETY;
-					else if (strcmp(val, "info") == 0)
-						out->type = RESPONSE_INFO;
-					else {
-						diag_add_at(
-						    diags, DIAG_ERROR, file, text, off,
-						    "type must be faq, safety or info, not \"%s\"",
-						    val);
-						errors++;
-					}
-				} else if (strcmp(key, "status") == 0) {
-					if (strcmp(val, "draft") == 0)
-						out->status = RESPONSE_DRAFT;
-					else if (strcmp(val, "approved") == 0)
-						out->status = RESPONSE_APPROVED;
-					else {
-						diag_add_at(
-						    diags, DIAG_ERROR, file, text, off,
-						    "status must be draft or approved, not \"%s\"",
-						    val);
-						errors++;
-					}
-				} else if (strcmp(key, "reviewed_by") == 0) {
-					free(out->reviewed_by);
-					out->reviewed_by = xstrdup(val);
-				} else if (strcmp(key, "reviewed_on") == 0 ||
-				           strcmp(key, "review_by") == 0) {
-					d = val[0] ? date_parse_days(val) : -1;
-					if (val[0] && d < 0) {
-						diag_add_at(diags, DIAG_ERROR, file, text, off,
-						            "%s must be a date written YYYY-MM-DD, "
-						            "not \"%s\"",
-						            key, val);
-						errors++;
-					}
-					if (key[7] == 'o')
-						out->reviewed_on = d;
-					else
-						out->review_by = d;
-				} else if (strcmp(key, "sources") == 0) {
-					seen_sources = 1;
-					if (val[0]) {
-						out->sources =
-						    xreallocarray(out->sources, out->nsources + 1,
-						                  sizeof(*out->sources));
-						out->sources[out->nsources++] = xstrdup(val);
-					}
-				} else if (strcmp(key, "locale") == 0) {
-					free(out->locale);
-					out->locale = xstrdup(val);
-				}
-				free(key);
-				free(val);
-				free(t);
-			}
+			eol = end;
+		t = trim(p, (size_t)(eol - p));
+		if (strcmp(t, "---") == 0)
+			closed = 1;
+		else if (t[0] != '\0' && t[0] != '#') /* blank lines and # comments */
+			header_line(&h, t, (size_t)(p - text));
+		free(t);
+		p = eol < end ? eol + 1 : end;
+		if (closed) {
+			line++;
+			break;
 		}
-		p = eol < text + len ? eol + 1 : eol;
-		line++;
 	}
-	(void)key_line;
 	if (!closed) {
 		diag_add(diags, DIAG_ERROR, file, 1, 1,
 		         "the header is not closed by a \"---\" line");
-		response_clear(out);
-		return -1;
-	}
-	body_off = (size_t)(p - text);
-	out->body_line = line;
-	if (out->id == NULL) {
-		diag_add(diags, DIAG_ERROR, file, 1, 1, "the header has no id");
-		errors++;
+		goto fail;
 	}
 	if (out->locale == NULL)
 		out->locale = xstrdup("en");
 	if (out->reviewed_by == NULL)
 		out->reviewed_by = xstrdup("");
-	if (out->status == RESPONSE_APPROVED) {
-		if (out->reviewed_by[0] == '\0' || out->reviewed_on < 0 || out->review_by < 0) {
-			diag_add(
-			    diags, DIAG_ERROR, file, 1, 1,
-			    "an approved response needs reviewed_by, reviewed_on and review_by");
-			errors++;
-		} else if (out->review_by <= out->reviewed_on) {
-			diag_add(diags, DIAG_ERROR, file, 1, 1,
-			         "review_by must come after reviewed_on");
-			errors++;
-		}
-	}
-	if (out->type == RESPONSE_FAQ && out->nsources == 0) {
-		diag_add(diags, DIAG_ERROR, file, 1, 1,
-		         "a medical (faq) answer must name its sources");
-		errors++;
-	}
-	(void)seen_sources;
-	{
-		char *body = trim(p, (size_t)(text + len - p));
-		size_t bl = strlen(body);
-
-		while (bl > 0 && (body[bl - 1] == '\n' || body[bl - 1] == '\r'))
-			body[--bl] = '\0';
-		while (body[0] == '\n' || body[0] == '\r')
-			memmove(body, body + 1, bl--);
-		out->body = body;
-	}
-	if (out->body[0] == '\0') {
-		diag_add(diags, DIAG_ERROR, file, line, 1, "the response has no text");
-		errors++;
-	} else if (strlen(out->body) > RESPONSE_MAX_BODY) {
-		diag_add(diags, DIAG_ERROR, file, line, 1,
-		         "the text is %zu bytes; at most %d fit in a chat answer",
-		         strlen(out->body), RESPONSE_MAX_BODY);
-		errors++;
-	}
-	errors += check_placeholders(file, text, body_off, p, diags);
-	if (errors) {
-		response_clear(out);
-		return -1;
-	}
+	header_rules(&h);
+	parse_body(&h, (size_t)(p - text), len, line);
+	if (h.errors)
+		goto fail;
 	return 0;
+fail:
+	response_clear(out);
+	return -1;
 }
 
 enum response_use
@@ -369,45 +532,48 @@ response_find(const struct response_set *set, const char *id, const char *locale
 
 /* --- rendering ---------------------------------------------------------- */
 
+/* Bidi embeddings, overrides and isolates: they reorder the text after them. */
+static int
+is_bidi_control(uint32_t cp)
+{
+	return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
 void
 response_md_escape(const char *s, size_t max, char **out)
 {
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, n = s ? strlen(s) : 0, k, ul;
 	struct buf b;
-	size_t i, n = s ? strlen(s) : 0;
-	unsigned char c;
+	uint32_t cp;
+	char u[4];
 
 	buf_init(&b);
-	for (i = 0; i < n && b.len < max; i++) {
-		c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f) {
-			buf_putc(&b, ' ');
-		} else if (strchr("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", c) != NULL) {
-			buf_putc(&b, '\\');
-			buf_putc(&b, (char)c);
+	/* One character at a time, so that the cut at max never splits one. */
+	while (i < n) {
+		k = text_utf8_decode(p + i, n - i, &cp);
+		i += k;
+		if (is_bidi_control(cp))
+			continue;
+		if (cp < 0x20 || cp == 0x7f)
+			cp = ' '; /* newlines too: a name stays on its line */
+		if (cp == ' ' && b.len == 0)
+			continue; /* four leading spaces would make a code block */
+		if (cp < 0x80 && strchr("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", (int)cp) != NULL) {
+			u[0] = '\\';
+			u[1] = (char)cp;
+			ul = 2;
 		} else {
-			buf_putc(&b, (char)c);
+			/* An invalid byte decoded as U+FFFD: only that byte is replaced. */
+			ul = text_utf8_encode(cp, u);
 		}
+		if (b.len + ul > max)
+			break;
+		buf_append(&b, u, ul);
 	}
-	/* Never cut a UTF-8 character in half. */
-	while (b.len > 0 && ((unsigned char)b.data[b.len - 1] & 0xc0) == 0x80 && i < n) {
-		size_t k = b.len;
-
-		while (k > 0 && ((unsigned char)b.data[k - 1] & 0xc0) == 0x80)
-			k--;
-		if (k > 0)
-			k--;
-		b.len = k;
-		b.data[k] = '\0';
-		break;
-	}
-	if (!text_utf8_valid(b.data ? b.data : "", b.len)) {
-		/* A name with invalid bytes: keep only what is valid. */
-		char *f = text_fold(b.data, b.len, NULL);
-
-		buf_free(&b);
-		*out = f;
-		return;
-	}
+	/* Nor trailing ones: two before a newline would make a line break. */
+	while (b.len > 0 && b.data[b.len - 1] == ' ')
+		b.data[--b.len] = '\0';
 	*out = buf_steal(&b);
 }
 
@@ -444,6 +610,52 @@ placeholder_value(const char *name, size_t n, const struct render_vars *v, int *
 	return NULL;
 }
 
+/*
+ * Whether text appended to out starts a sentence: at the start, on a new
+ * line (after any list or quote marker), or after . ! or ?.
+ */
+static int
+sentence_start(const struct buf *out)
+{
+	size_t i = out->len;
+
+	while (i > 0 && out->data[i - 1] == ' ')
+		i--;
+	if (i == 0 || out->data[i - 1] == '\n')
+		return 1;
+	if (strchr(".!?", out->data[i - 1]) != NULL)
+		return 1; /* also "1. " */
+	while (i > 0 && out->data[i - 1] != '\n') {
+		if (strchr("-*+># \t", out->data[i - 1]) == NULL)
+			return 0;
+		i--;
+	}
+	return 1;
+}
+
+/*
+ * A placeholder with no value leaves no trace: "{{name}}, it is hard"
+ * reads "It is hard" at the start of a sentence and "Hi thanks" inside
+ * one; "Thank you {{name}}." reads "Thank you.". p is just after the
+ * placeholder; returns where to go on.
+ */
+static const char *
+vanish(struct buf *out, const char *p)
+{
+	if (p[0] == ',' && p[1] == ' ') {
+		p += 2;
+		if (*p >= 'a' && *p <= 'z' && sentence_start(out)) {
+			buf_putc(out, (char)(*p - 'a' + 'A'));
+			p++;
+		}
+		return p;
+	}
+	if (p[0] == '\0' || strchr(" \t\r\n.,;:!?)", p[0]) != NULL)
+		while (out->len > 0 && out->data[out->len - 1] == ' ')
+			out->data[--out->len] = '\0';
+	return p;
+}
+
 /* Fills the placeholders of md into out. */
 static void
 fill(const char *md, const struct render_vars *v, struct buf *out)
@@ -456,28 +668,47 @@ fill(const char *md, const struct render_vars *v, struct buf *out)
 		buf_append(out, p, (size_t)(open - p));
 		val = placeholder_value(open + 2, (size_t)(close - open - 2), v, &escape);
 		p = close + 2;
-		if (val == NULL || val[0] == '\0') {
-			/* "{{name}}, I am sorry" without a name reads "I am sorry". */
-			if (p[0] == ',' && p[1] == ' ') {
-				p += 2;
-				if (*p >= 'a' && *p <= 'z' &&
-				    (out->len == 0 || out->data[out->len - 1] == '\n' ||
-				     out->data[out->len - 1] == ' ')) {
-					buf_putc(out, (char)(*p - 32));
-					p++;
-				}
-			}
-			continue;
-		}
-		if (escape) {
+		esc = NULL;
+		if (val != NULL && escape) {
+			/* What is left after escaping decides: a name of blanks is none. */
 			response_md_escape(val, NAME_MAX_BYTES * 2, &esc);
-			buf_puts(out, esc);
-			free(esc);
-		} else {
-			buf_puts(out, val);
+			val = esc;
 		}
+		if (val == NULL || val[0] == '\0')
+			p = vanish(out, p);
+		else
+			buf_puts(out, val);
+		free(esc);
 	}
 	buf_puts(out, p);
+}
+
+static void plain_node(cmark_node *node, struct buf *out, int list_depth);
+
+/*
+ * A link reads "the NHS (https://www.nhs.uk)"; an autolink, whose text is
+ * its address (without "mailto:"), shows the address once.
+ */
+static void
+link_plain(cmark_node *node, struct buf *out, int list_depth)
+{
+	const char *url = cmark_node_get_url(node), *text;
+	struct buf t;
+	cmark_node *c;
+
+	buf_init(&t);
+	for (c = cmark_node_first_child(node); c; c = cmark_node_next(c))
+		plain_node(c, &t, list_depth);
+	text = t.data ? t.data : "";
+	buf_puts(out, text);
+	if (url != NULL && url[0] != '\0' && strcmp(text, url) != 0 &&
+	    !(strncmp(url, "mailto:", 7) == 0 && strcmp(text, url + 7) == 0)) {
+		if (text[0] != '\0')
+			buf_printf(out, " (%s)", url);
+		else
+			buf_puts(out, url);
+	}
+	buf_free(&t);
 }
 
 /* Plain text from the cmark tree. */
@@ -485,7 +716,7 @@ static void
 plain_node(cmark_node *node, struct buf *out, int list_depth)
 {
 	cmark_node *c;
-	const char *lit, *url;
+	const char *lit;
 	int n, ordered;
 
 	switch (cmark_node_get_type(node)) {
@@ -537,11 +768,7 @@ plain_node(cmark_node *node, struct buf *out, int list_depth)
 		}
 		return;
 	case CMARK_NODE_LINK:
-		for (c = cmark_node_first_child(node); c; c = cmark_node_next(c))
-			plain_node(c, out, list_depth);
-		url = cmark_node_get_url(node);
-		if (url && *url)
-			buf_printf(out, " (%s)", url);
+		link_plain(node, out, list_depth);
 		return;
 	case CMARK_NODE_DOCUMENT:
 		for (c = cmark_node_first_child(node); c; c = cmark_node_next(c)) {
@@ -648,13 +875,16 @@ response_check(const struct response *r, double max_grade, long today, struct di
 	}
 	free(want);
 	if (r->status == RESPONSE_APPROVED && r->review_by >= 0) {
+		/* At review_by: that is the line to change after the next review. */
+		int at = r->review_line > 0 ? r->review_line : 1;
+
 		if (today >= r->review_by)
 			diag_add(
-			    diags, DIAG_WARNING, r->file, 1, 1,
+			    diags, DIAG_WARNING, r->file, at, 1,
 			    "review expired: review_by has passed, so this response is not sent "
 			    "until it is reviewed again");
 		else if (r->review_by - today <= 30)
-			diag_add(diags, DIAG_NOTE, r->file, 1, 1, "review expires in %ld days",
+			diag_add(diags, DIAG_NOTE, r->file, at, 1, "review expires in %ld days",
 			         r->review_by - today);
 	}
 	/* Grade the text as a reader sees it, placeholders as plain words. */

@@ -35,6 +35,7 @@ struct response {
 	char *reviewed_by; /* who approved it; "" for drafts */
 	long reviewed_on;  /* days since 1970, or -1 */
 	long review_by;    /* the review expires that day, or -1 */
+	int review_line;   /* the line of review_by in the file, or 0 */
 	char **sources;    /* where its facts come from */
 	size_t nsources;
 	char *body;    /* Markdown */
@@ -115,8 +116,16 @@ void response_render_markdown(const char *md, struct rendered *out);
 
 void rendered_free(struct rendered *out);
 
-/* Escapes s for literal use inside Markdown (backslashes before ASCII
- * punctuation, controls and newlines to spaces, at most max bytes). */
+/*
+ * Escapes s (a display name or captured words: anything a stranger
+ * controls) for literal use inside Markdown into *out (caller frees):
+ * backslashes before ASCII punctuation, controls and newlines to spaces,
+ * blanks at either end dropped, each invalid UTF-8 byte replaced by U+FFFD
+ * (the rest kept as written), bidi embeddings, overrides and isolates
+ * (U+202A-202E, U+2066-2069) dropped so they cannot reorder the answer
+ * around them. At most max bytes, never cut inside a character or an
+ * escape. s may be NULL (gives ""). Never fails.
+ */
 void response_md_escape(const char *s, size_t max, char **out);
 
 #endif
