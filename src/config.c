@@ -32,8 +32,8 @@ enum cfg_type {
 struct cfg_option {
 	const char *name;    /* dotted path in the JSON file */
 	enum cfg_type type;  /* how to read it */
-	double min;          /* bounds for numbers; for strings, min length */
-	double max;          /* bounds for numbers; for strings, max length */
+	double min;          /* least value; strings: characters (0 allows ""); lists: entries */
+	double max;          /* greatest value; strings: characters; lists: entries */
 	const char *def;     /* default, as text (lists comma-separated) */
 	size_t off;          /* offset in struct config */
 	const char *choices; /* for CFG_ENUM: '|'-separated */
@@ -104,9 +104,9 @@ static const struct cfg_option options[] = {
      "prefix that addresses the bot and starts moderator commands"},
     {"policy.cooldown_s", CFG_INT, 0, 86400, "600", O(cooldown_s), NULL, NULL,
      "the same answer is not repeated in a room within this many seconds"},
-    {"policy.user_rate_per_min", CFG_INT, 1, 600, "5", O(user_rate_per_min), NULL, NULL,
+    {"policy.user_rate_per_min", CFG_INT, 1, 100000, "5", O(user_rate_per_min), NULL, NULL,
      "most answers to one user per minute"},
-    {"policy.room_rate_per_min", CFG_INT, 1, 600, "20", O(room_rate_per_min), NULL, NULL,
+    {"policy.room_rate_per_min", CFG_INT, 1, 100000, "20", O(room_rate_per_min), NULL, NULL,
      "most answers in one room per minute"},
     {"policy.choice_timeout_s", CFG_INT, 10, 3600, "300", O(choice_timeout_s), NULL, NULL,
      "how long an answer of \"1\" or \"2\" to \"did you mean\" is accepted"},
@@ -158,7 +158,7 @@ static const struct cfg_option options[] = {
     {"irc.tls_verify", CFG_BOOL, 0, 0, "true", O(irc_tls_verify), NULL, NULL,
      "verify the server's certificate (turn off only for tests)"},
     {"irc.tls_ca_file", CFG_STRING, 0, 4096, "", O(irc_tls_ca_file), NULL, NULL,
-        "CA certificates to verify the server with; empty: the system's"},
+     "CA certificates to verify the server with; empty: the system's"},
     {"irc.nick", CFG_STRING, 1, 30, "faqbot", O(irc_nick), NULL, NULL, "nick wanted"},
     {"irc.username", CFG_STRING, 1, 30, "faqbot", O(irc_username), NULL, NULL, "user name"},
     {"irc.realname", CFG_STRING, 1, 100, "faqbot, an information bot", O(irc_realname), NULL, NULL,
@@ -221,6 +221,46 @@ static void *
 field(struct config *cfg, const struct cfg_option *o)
 {
 	return (char *)cfg + o->off;
+}
+
+/* Characters (UTF-8 sequences) in s: the unit the bounds and messages use. */
+static size_t
+utf8_length(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* Is the length of string s within the bounds of string option o? */
+static int
+length_ok(const char *s, const struct cfg_option *o)
+{
+	size_t n = utf8_length(s);
+
+	return n >= (size_t)o->min && n <= (size_t)o->max;
+}
+
+/*
+ * The number v as written in the file ("1.5", "2e-1"), so that a message
+ * quotes what the admin typed rather than a rounding of it; into buf.
+ */
+static void
+number_text(const struct json_doc *doc, const cJSON *v, char *buf, size_t size)
+{
+	const char *p = doc->text + json_doc_offset(doc, v);
+	size_t n = 0;
+
+	while (n + 1 < size && p[n] && strchr("+-.0123456789eE", p[n]) != NULL)
+		n++;
+	if (n == 0) {
+		snprintf(buf, size, "%g", v->valuedouble);
+		return;
+	}
+	memcpy(buf, p, n);
+	buf[n] = '\0';
 }
 
 static int
@@ -626,8 +666,17 @@ load_rooms(struct config *cfg, const struct json_doc *doc, const cJSON *obj,
 			}
 		}
 		if ((x = cJSON_GetObjectItemCaseSensitive(r, "locale")) != NULL) {
-			if (!cJSON_IsString(x) || x->valuestring[0] == '\0') {
-				json_diag(doc, diags, DIAG_ERROR, x, "\"locale\" must be a string");
+			/* a room's locale has the bounds of responses.locale */
+			const struct cfg_option *lo = option_find("responses.locale");
+
+			if (!cJSON_IsString(x)) {
+				json_diag(doc, diags, DIAG_ERROR, x,
+				          "\"locale\" must be a string, not %s", json_type_name(x));
+				errors++;
+			} else if (!length_ok(x->valuestring, lo)) {
+				json_diag(doc, diags, DIAG_ERROR, x,
+				          "\"locale\" must be %.0f to %.0f characters", lo->min,
+				          lo->max);
 				errors++;
 			} else {
 				room.locale = xstrdup(x->valuestring);
@@ -692,6 +741,7 @@ load_value(struct config *cfg, const struct json_doc *doc, const struct cfg_opti
 {
 	void *f = field(cfg, o);
 	const cJSON *e;
+	char num[32];
 
 	switch (o->type) {
 	case CFG_BOOL:
@@ -703,9 +753,16 @@ load_value(struct config *cfg, const struct json_doc *doc, const struct cfg_opti
 		*(int *)f = cJSON_IsTrue(v);
 		return 0;
 	case CFG_INT:
-		if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble)) {
+		if (!cJSON_IsNumber(v)) {
 			json_diag(doc, diags, DIAG_ERROR, v, "%s must be a whole number, not %s",
 			          o->name, json_type_name(v));
+			return 1;
+		}
+		if (v->valuedouble != floor(v->valuedouble)) {
+			/* "not a number" would be wrong: it is one, with a fraction */
+			number_text(doc, v, num, sizeof(num));
+			json_diag(doc, diags, DIAG_ERROR, v, "%s must be a whole number, not %s",
+			          o->name, num);
 			return 1;
 		}
 		if (v->valuedouble < o->min || v->valuedouble > o->max) {
@@ -735,8 +792,8 @@ load_value(struct config *cfg, const struct json_doc *doc, const struct cfg_opti
 			          json_type_name(v));
 			return 1;
 		}
-		if (strlen(v->valuestring) > (size_t)o->max ||
-		    (v->valuestring[0] && strlen(v->valuestring) < (size_t)o->min)) {
+		/* an empty string is too short too: min 0 is how "" is allowed */
+		if (!length_ok(v->valuestring, o)) {
 			json_diag(doc, diags, DIAG_ERROR, v, "%s must be %.0f to %.0f characters",
 			          o->name, o->min, o->max);
 			return 1;
@@ -810,22 +867,29 @@ load_value(struct config *cfg, const struct json_doc *doc, const struct cfg_opti
 	return 0;
 }
 
+/*
+ * Loads the options in obj (the section prefix, "" at the top). where[i]
+ * is set to the value that options[i] was taken from, so that what is
+ * checked after the walk (secret files) can still point at its place.
+ */
 static int
 load_object(struct config *cfg, const struct json_doc *doc, const cJSON *obj, const char *prefix,
-            struct diag_list *diags)
+            const cJSON **where, struct diag_list *diags)
 {
 	const struct cfg_option *o;
 	const cJSON *c;
 	char path[256];
 	const char *hint;
-	int errors = 0;
+	int errors = 0, e;
 
 	for (c = obj->child; c; c = c->next) {
 		if (strcmp(c->string, "comment") == 0 || c->string[0] == '_')
 			continue; /* "comment" and "_anything" are notes for people */
 		snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "", c->string);
 		if ((o = option_find(path)) != NULL) {
-			errors += load_value(cfg, doc, o, c, diags);
+			if ((e = load_value(cfg, doc, o, c, diags)) == 0)
+				where[o - options] = c;
+			errors += e;
 		} else if (is_section(path)) {
 			if (!cJSON_IsObject(c)) {
 				json_diag(doc, diags, DIAG_ERROR, c,
@@ -833,7 +897,7 @@ load_object(struct config *cfg, const struct json_doc *doc, const cJSON *obj, co
 				          json_type_name(c));
 				errors++;
 			} else {
-				errors += load_object(cfg, doc, c, path, diags);
+				errors += load_object(cfg, doc, c, path, where, diags);
 			}
 		} else if ((hint = closest(path)) != NULL) {
 			json_diag_key(doc, diags, DIAG_ERROR, c,
@@ -847,46 +911,57 @@ load_object(struct config *cfg, const struct json_doc *doc, const cJSON *obj, co
 	return errors;
 }
 
-/* Resolves secrets given as files or in the environment. */
+/* Each secret, and the option that may name a file holding it instead. */
+static const struct {
+	const char *secret; /* a CFG_SECRET option (its env is the fallback) */
+	const char *file;   /* the CFG_STRING option with the file's path */
+} secret_files[] = {
+    {"matrix.password", "matrix.password_file"},
+    {"matrix.access_token", "matrix.access_token_file"},
+    {"irc.password", "irc.password_file"},
+};
+
+/*
+ * Resolves secrets given as files or in the environment. A problem with a
+ * file is reported at the option that named it (where[], from
+ * load_object()), so doc must still be alive.
+ */
 static int
-load_secrets(struct config *cfg, const char *file, struct diag_list *diags)
+load_secrets(struct config *cfg, const struct json_doc *doc, const cJSON *const *where,
+             struct diag_list *diags)
 {
-	struct {
-		char **value;
-		const char *path;
-		const char *env;
-		const char *name;
-	} s[] = {
-	    {&cfg->mx_password, cfg->mx_password_file, "FAQBOT_MATRIX_PASSWORD", "matrix.password"},
-	    {&cfg->mx_access_token, cfg->mx_access_token_file, "FAQBOT_MATRIX_ACCESS_TOKEN",
-	     "matrix.access_token"},
-	    {&cfg->irc_password, cfg->irc_password_file, "FAQBOT_IRC_PASSWORD", "irc.password"},
-	};
+	const struct cfg_option *so, *fo;
+	const cJSON *at;
+	char **value, *v, *err;
+	const char *path, *e;
 	size_t i;
-	char *v, *err;
-	const char *e;
 	int errors = 0;
 
-	for (i = 0; i < NELEM(s); i++) {
-		if (s[i].path && s[i].path[0]) {
-			if ((*s[i].value)[0]) {
-				diag_add(diags, DIAG_ERROR, file, 0, 0,
-				         "%s is given both in the file and as %s_file: keep one",
-				         s[i].name, s[i].name);
-				errors++;
+	for (i = 0; i < NELEM(secret_files); i++) {
+		so = option_find(secret_files[i].secret);
+		fo = option_find(secret_files[i].file);
+		value = field(cfg, so);
+		path = *(char **)field(cfg, fo);
+		at = where[fo - options];
+		if (path[0]) {
+			if ((*value)[0])
+				err = xasprintf("%s is given both in the file and as %s: keep one",
+				                so->name, fo->name);
+			else if ((v = read_secret_file(path, &err)) != NULL) {
+				free(*value);
+				*value = v;
 				continue;
 			}
-			if ((v = read_secret_file(s[i].path, &err)) == NULL) {
-				diag_add(diags, DIAG_ERROR, file, 0, 0, "%s", err);
-				free(err);
-				errors++;
-				continue;
-			}
-			free(*s[i].value);
-			*s[i].value = v;
-		} else if ((*s[i].value)[0] == '\0' && (e = getenv(s[i].env)) != NULL && *e) {
-			free(*s[i].value);
-			*s[i].value = xstrdup(e);
+			/* a path is only ever set from the file, so at is known */
+			if (at)
+				json_diag(doc, diags, DIAG_ERROR, at, "%s", err);
+			else
+				diag_add(diags, DIAG_ERROR, doc->file, 0, 0, "%s", err);
+			free(err);
+			errors++;
+		} else if ((*value)[0] == '\0' && (e = getenv(so->env)) != NULL && *e) {
+			free(*value);
+			*value = xstrdup(e);
 		}
 	}
 	return errors;
@@ -895,6 +970,7 @@ load_secrets(struct config *cfg, const char *file, struct diag_list *diags)
 int
 config_load_string(struct config *cfg, const char *name, const char *text, struct diag_list *diags)
 {
+	const cJSON *where[NELEM(options)] = {0}; /* where each option was read */
 	struct json_doc doc;
 	int errors;
 
@@ -909,9 +985,9 @@ config_load_string(struct config *cfg, const char *name, const char *text, struc
 		json_doc_free(&doc);
 		return -1;
 	}
-	errors = load_object(cfg, &doc, doc.root, "", diags);
+	errors = load_object(cfg, &doc, doc.root, "", where, diags);
+	errors += load_secrets(cfg, &doc, where, diags);
 	json_doc_free(&doc);
-	errors += load_secrets(cfg, name, diags);
 	return errors ? -1 : 0;
 }
 
@@ -1008,8 +1084,10 @@ config_check(const struct config *cfg, const char *file, long today, struct diag
 			    "check the numbers and update \"verified\"",
 			    c->locale, today - c->verified, cfg->contacts_max_age_days);
 	}
+	/* a named _file that could not be read was reported by the loader, at its place */
 	if ((cfg->transports & CFG_TRANSPORT_MATRIX) && cfg->mx_homeserver[0] &&
-	    cfg->mx_access_token[0] == '\0' && cfg->mx_password[0] == '\0')
+	    cfg->mx_access_token[0] == '\0' && cfg->mx_password[0] == '\0' &&
+	    cfg->mx_password_file[0] == '\0' && cfg->mx_access_token_file[0] == '\0')
 		diag_add(diags, DIAG_ERROR, file, 0, 0,
 		         "matrix needs a password or an access token (in the file, a _file, or "
 		         "FAQBOT_MATRIX_PASSWORD / FAQBOT_MATRIX_ACCESS_TOKEN)");
@@ -1020,7 +1098,7 @@ config_check(const struct config *cfg, const char *file, long today, struct diag
 		diag_add(diags, DIAG_ERROR, file, 0, 0,
 		         "transport includes irc but irc.server is empty");
 	if ((cfg->transports & CFG_TRANSPORT_IRC) && cfg->irc_sasl_user[0] &&
-	    cfg->irc_password[0] == '\0')
+	    cfg->irc_password[0] == '\0' && cfg->irc_password_file[0] == '\0')
 		diag_add(diags, DIAG_ERROR, file, 0, 0,
 		         "irc.sasl_user is set but there is no irc.password (or _file, or "
 		         "FAQBOT_IRC_PASSWORD)");
@@ -1038,6 +1116,10 @@ config_print_help(FILE *fp)
 		fprintf(fp, "%s (%s", o->name, tname[o->type]);
 		if (o->type == CFG_INT || o->type == CFG_DOUBLE)
 			fprintf(fp, ", %g to %g", o->min, o->max);
+		if (o->type == CFG_STRING || o->type == CFG_SECRET)
+			fprintf(fp, ", %g to %g characters", o->min, o->max);
+		if (o->type == CFG_LIST)
+			fprintf(fp, ", %g to %g entries", o->min, o->max);
 		if (o->type == CFG_ENUM)
 			fprintf(fp, ": %s", o->choices);
 		if (o->def && o->type != CFG_SECRET)
