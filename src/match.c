@@ -23,7 +23,7 @@ struct istate {
 	uint32_t why_veto; /* the term or pattern index that vetoed */
 	double score;      /* computed at the end */
 	uint8_t gate;      /* 0 ok, 1 below threshold, 2 not a question, 3 to a member,
-	                    * 4 disabled here */
+	                    * 4 disabled here, 5 silent but the bot is addressed */
 };
 
 struct match_ctx {
@@ -281,7 +281,8 @@ explain_intent(const struct kb *kb, const struct match_ctx *ctx, uint32_t idx,
                const struct match_opts *opt, struct buf *ex)
 {
 	static const char *gates[] = {"", "below the threshold", "not a question",
-	                              "put to another member", "not enabled in this room"};
+	                              "put to another member", "not enabled in this room",
+	                              "silent, but the message addresses the bot"};
 	const struct intent *in = &kb->in[idx];
 	const struct istate *s = &ctx->is[idx];
 	size_t g, t, k;
@@ -458,6 +459,11 @@ match_run(struct match_ctx *ctx, const struct kb *kb, const struct match_opts *o
 		}
 		if (!enabled(opt, in)) {
 			s->gate = 4;
+			continue;
+		}
+		/* Chatter between members cannot silence a message put to the bot. */
+		if (in->silent && (ctx->norm.flags & TEXT_TO_BOT)) {
+			s->gate = 5;
 			continue;
 		}
 		ctx->cands[ncand].intent = in;

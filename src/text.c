@@ -265,6 +265,29 @@ push_token(struct text_token **arr, size_t *count, size_t *cap)
 }
 
 /*
+ * Where to cut a message of len bytes (len > cap) so that at most cap bytes
+ * are kept and no valid character is split: a sequence that starts before
+ * the cap and ends after it is dropped whole, or its first bytes would read
+ * as invalid UTF-8 in a message that had none. Invalid bytes at the cap are
+ * cut where they fall; they are invalid either way.
+ */
+static size_t
+cut_at_char(const unsigned char *p, size_t len, size_t cap)
+{
+	size_t start = cap, k;
+	uint32_t cp;
+
+	while (start > 0 && cap - start < 3 && (p[start] & 0xc0) == 0x80)
+		start--;
+	if (start == cap)
+		return cap;
+	k = text_utf8_decode(p + start, len - start, &cp);
+	if (start + k > cap)
+		return start;
+	return cap;
+}
+
+/*
  * Step 1-3: split the message into folded words in n->raw / n->rawtok.
  * Each word remembers its span in the message and its letter case.
  */
@@ -279,7 +302,7 @@ split_words(struct text_norm *n, int *invalid, int *truncated)
 	char enc[4];
 
 	if (len > TEXT_MAX_INPUT) {
-		len = TEXT_MAX_INPUT;
+		len = cut_at_char(p, len, TEXT_MAX_INPUT);
 		*truncated = 1;
 	}
 	buf_reset(&n->raw);
@@ -458,17 +481,21 @@ apply_lexicon(const struct lexicon *lx, struct text_norm *n)
 
 /* Word categories for step 5. */
 enum {
-	W_WH = 1 << 0,           /* what, how, why ... */
-	W_AUX = 1 << 1,          /* is, can, does ... opening a yes/no question */
-	W_STATEMENT = 1 << 2,    /* after an opening aux, a subject-less statement */
-	W_AFTER_WH = 1 << 3,     /* after a wh-word mid-sentence, still a question */
-	W_YOU = 1 << 4,          /* second person */
-	W_FUNCTION = 1 << 5,     /* never a person's name */
-	W_REQUEST = 1 << 6,      /* explain, wondering ... */
-	W_SUBJECT = 1 << 7,      /* a pronoun that follows an inverted aux: "can it" */
-	W_NO_INVERSION = 1 << 8, /* before "is it", no question: "this is it" */
-	W_CONJ = 1 << 9,         /* and, or, but: a new clause may start after it */
-	W_NARRATIVE = 1 << 10,   /* a person, a day, a greeting: the message tells, not asks */
+	W_WH = 1 << 0,             /* what, how, why ... */
+	W_AUX = 1 << 1,            /* is, can, does ... opening a yes/no question */
+	W_STATEMENT = 1 << 2,      /* after an opening aux, a subject-less statement */
+	W_AFTER_WH = 1 << 3,       /* after a wh-word mid-sentence, still a question */
+	W_YOU = 1 << 4,            /* second person */
+	W_FUNCTION = 1 << 5,       /* never a person's name */
+	W_REQUEST = 1 << 6,        /* explain, wondering ... */
+	W_SUBJECT = 1 << 7,        /* a pronoun that follows an inverted aux: "can it" */
+	W_NO_INVERSION = 1 << 8,   /* before "is it", no question: "this is it" */
+	W_CONJ = 1 << 9,           /* and, or, but: a new clause may start after it */
+	W_NARRATIVE = 1 << 10,     /* a person, a day, a greeting: the message tells, not asks */
+	W_GREETING = 1 << 11,      /* hi, thanks ...: a name right after it is spoken to */
+	W_GOVERNS = 1 << 12,       /* about, the, my ...: a name right after it is spoken of */
+	W_PARTICLE_VERB = 1 << 13, /* get, hold ...: the "on" after it is no preposition */
+	W_DAYTIME = 1 << 14,       /* morning ...: a greeting only as "(good) morning" */
 };
 
 static struct smap wordcat;
@@ -519,7 +546,8 @@ wordcat_get(const char *w, size_t len)
 		    "lol haha thanks thank welcome congrats congratulations hello hi hey "
 		    "morning evening night bye monday tuesday wednesday thursday friday "
 		    "saturday sunday week weekend month nervous scared excited worried "
-		    "anxious luck crossed",
+		    "anxious luck crossed back going went gone had having felt finished "
+		    "home sleep slept exhausted heading headed feel feels",
 		    W_NARRATIVE);
 		wordcat_add("you your u ur yours youre yourself ya yall", W_YOU | W_FUNCTION);
 		wordcat_add("i im ive id ill me my mine we our us they their them he his him "
@@ -530,10 +558,34 @@ wordcat_get(const char *w, size_t len)
 		            "there here today tomorrow yesterday not",
 		            W_FUNCTION);
 		wordcat_add("explain explained explaining wondering wonder curious", W_REQUEST);
-		wordcat_add("i you it he she we they there this that these those", W_SUBJECT);
+		wordcat_add("i you it he she we they there this that these those people patients "
+		            "doctors anyone someone somebody everyone most many",
+		            W_SUBJECT);
 		wordcat_add("this that thats it its here there which who what where how when "
 		            "whatever whoever so as",
 		            W_NO_INVERSION);
+		wordcat_add("hi hey hello hiya heya howdy thanks thank thx ty cheers welcome "
+		            "congrats congratulations dear bye sorry hugs",
+		            W_GREETING);
+		wordcat_add("morning afternoon evening night", W_DAYTIME);
+		/*
+		 * Prepositions, determiners, conjunctions and the verbs of taking or
+		 * asking about a treatment want an object, and a title comes before
+		 * the name of someone talked about: "tell me about Lutathera", "have
+		 * you tried Xofigo", "can you explain Pluvicto", "Dr Patel", "St
+		 * Marys". Not "like" ("what was it like Sarah?"), "this" and "that"
+		 * ("thanks for that Sarah") or "her", which also end a clause.
+		 */
+		wordcat_add("about of on with for from to in into at by regarding re than via "
+		            "after before without vs versus called named the a an any some my "
+		            "your our their his every each and or nor take takes taking took "
+		            "taken try tried trying start started starting using prescribed "
+		            "explain describe compare recommend recommended suggest mention "
+		            "mentioned dr doctor prof professor st saint",
+		            W_GOVERNS);
+		wordcat_add("get gets getting got go goes going went come coming carry carrying "
+		            "hold holding keep keeping hang hanging",
+		            W_PARTICLE_VERB);
 		wordcat_ready = 1;
 	}
 	v = smap_get(&wordcat, w, len);
@@ -565,17 +617,158 @@ is_bot_name(const struct text_norm *n, size_t i, const char *const *bot_names)
 	return 0;
 }
 
+/* Token i says hello or thanks: "thanks", "hi", "good morning", "Morning". */
+static int
+is_greeting(const struct text_norm *n, size_t i)
+{
+	uint32_t cat = tok_cat(n, i);
+
+	if (cat & W_GREETING)
+		return 1;
+	/* "last night Mike said ..." is no greeting. */
+	return (cat & W_DAYTIME) &&
+	       ((n->tok[i].flags & TOK_CLAUSE_START) || (i > 0 && tok_is(n, i - 1, "good")));
+}
+
+/*
+ * Token i is the object of the word before it, so it names what is spoken
+ * of: "tell me about Lutathera", "have you tried Xofigo", "the Mayo". "on"
+ * after "getting", "hold" ... is a particle: "how are you getting on Sue?".
+ */
+static int
+is_governed(const struct text_norm *n, size_t i)
+{
+	if (i == 0 || (n->tok[i].flags & TOK_CLAUSE_START) || !(tok_cat(n, i - 1) & W_GOVERNS))
+		return 0;
+	if (tok_is(n, i - 1, "on") && i >= 2 && (tok_cat(n, i - 2) & W_PARTICLE_VERB))
+		return 0;
+	return 1;
+}
+
+/* Token i is the last word of its clause: a break, a "?" or the end follows. */
+static int
+ends_clause(const struct text_norm *n, size_t i)
+{
+	return i + 1 >= n->ntok || (n->tok[i + 1].flags & (TOK_QMARK | TOK_CLAUSE_START));
+}
+
+/*
+ * The clause holding token i opens with a greeting ("Thanks so much ...",
+ * "oh hi ...") or, if asks is set, with a question word ("how did ...",
+ * "are you ..."). Token i itself opening the clause does not count.
+ */
+static int
+clause_opens(const struct text_norm *n, size_t i, int asks)
+{
+	size_t s = i;
+
+	while (s > 0 && !(n->tok[s].flags & TOK_CLAUSE_START))
+		s--;
+	if (s == i)
+		return 0;
+	if (is_greeting(n, s) || (s + 1 < i && is_greeting(n, s + 1)))
+		return 1;
+	return asks && (tok_cat(n, s) & (W_WH | W_AUX));
+}
+
+/*
+ * Token i (a capitalised word that is no known word) stands where a name
+ * is spoken to:
+ *  - opening a clause before a question word or "you": "Tom how are you";
+ *  - right after a greeting ("Thanks Sarah, how are you?"), or, in a
+ *    clause that opens with one, after "you" or closing the clause
+ *    ("thank you Sarah how are you", "thank you so much Sarah, ...");
+ *  - closing a clause that asks, or the message, or a question: "how did
+ *    your scan go Mike?", "how are you Sue, hope it went well".
+ * A word that is the object of the word before it is spoken of, not to:
+ * "could you tell me about Lutathera?" (is_governed).
+ * last_word is the index of the last token that is not "?".
+ */
+static int
+is_vocative(const struct text_norm *n, size_t i, size_t last_word)
+{
+	const struct text_token *t = &n->tok[i];
+
+	if ((t->flags & TOK_CLAUSE_START) && (tok_cat(n, i + 1) & (W_WH | W_AUX | W_YOU)))
+		return 1;
+	if (i == 0 || is_governed(n, i))
+		return 0;
+	if (is_greeting(n, i - 1))
+		return 1;
+	if ((tok_cat(n, i - 1) & W_YOU) && clause_opens(n, i, 0))
+		return 1;
+	if (ends_clause(n, i) && clause_opens(n, i, 1))
+		return 1;
+	return i == last_word || (i + 1 < n->ntok && (n->tok[i + 1].flags & TOK_QMARK));
+}
+
+/*
+ * Where the message proper starts, after an opening that only calls the bot
+ * or the room: "faqbot is it curable", "bot what is PD-L1", "hi all quick
+ * question does ...", "hey bot, ...". Those words are a vocative or a
+ * greeting, so the word after them opens the question as if it came
+ * first. Returns the index of that word (0 when there is no such opening).
+ */
+static size_t
+opening_end(const struct text_norm *n, const char *const *bot_names)
+{
+	size_t i = 0;
+
+	while (i < n->ntok && i < 6) {
+		if (n->tok[i].flags & TOK_QMARK)
+			break;
+		if (is_bot_name(n, i, bot_names) || tok_is(n, i, "bot") ||
+		    (tok_cat(n, i) & W_GREETING) || tok_is(n, i, "all") ||
+		    tok_is(n, i, "everyone") || tok_is(n, i, "folks") || tok_is(n, i, "guys") ||
+		    tok_is(n, i, "ok") || tok_is(n, i, "okay") || tok_is(n, i, "um") ||
+		    tok_is(n, i, "please") || tok_is(n, i, "pls") ||
+		    (tok_is(n, i, "quick") && tok_is(n, i + 1, "question")) ||
+		    (tok_is(n, i, "question") && i > 0 && tok_is(n, i - 1, "quick")) ||
+		    (tok_is(n, i, "good") && (tok_cat(n, i + 1) & W_DAYTIME)) ||
+		    ((tok_cat(n, i) & W_DAYTIME) && i > 0 && tok_is(n, i - 1, "good"))) {
+			i++;
+			continue;
+		}
+		break;
+	}
+	/* Only an opening when something follows it. */
+	return i < n->ntok ? i : 0;
+}
+
+/*
+ * Token i is "were" written "we're" (or "we’re"): a subject and a verb,
+ * not the "were" that opens a question ("were you told ...?").
+ */
+static int
+is_we_are(const struct text_norm *n, size_t i)
+{
+	const struct text_token *t = &n->tok[i];
+
+	/* Four letters came from more bytes: the apostrophe was dropped. */
+	return tok_is(n, i, "were") && t->src_len > 4 &&
+	       !(t->flags & (TOK_REWRITTEN | TOK_CORRECTED));
+}
+
+/* Token i opens a clause: after a break, or right after the opening. */
+static int
+opens_clause(const struct text_norm *n, size_t i, size_t start)
+{
+	return (n->tok[i].flags & TOK_CLAUSE_START) || (start > 0 && i == start);
+}
+
 /* Step 5: does the message ask something, and of whom. */
 static void
 compute_features(const struct lexicon *lx, const char *const *bot_names, struct text_norm *n)
 {
-	size_t i, last_word = (size_t)-1;
+	size_t i, last_word = (size_t)-1, start = opening_end(n, bot_names);
 	int second_person = 0;
 
 	for (i = 0; i < n->ntok; i++) {
 		const struct text_token *t = &n->tok[i];
 		uint32_t cat = tok_cat(n, i);
 
+		if (is_we_are(n, i))
+			cat = (cat & ~(uint32_t)W_AUX) | W_NARRATIVE;
 		if (t->flags & TOK_QMARK) {
 			n->flags |= TEXT_QUESTION;
 			continue;
@@ -585,9 +778,9 @@ compute_features(const struct lexicon *lx, const char *const *bot_names, struct 
 			second_person = 1;
 		if (is_bot_name(n, i, bot_names))
 			n->flags |= TEXT_TO_BOT;
-		if ((t->flags & TOK_CLAUSE_START) && (cat & W_WH))
+		if (opens_clause(n, i, start) && (cat & W_WH))
 			n->flags |= TEXT_QUESTION;
-		if (((t->flags & TOK_CLAUSE_START) || (i > 0 && (tok_cat(n, i - 1) & W_CONJ))) &&
+		if ((opens_clause(n, i, start) || (i > 0 && (tok_cat(n, i - 1) & W_CONJ))) &&
 		    (cat & W_AUX) && i + 1 < n->ntok && !(tok_cat(n, i + 1) & W_STATEMENT) &&
 		    !(n->tok[i + 1].flags & TOK_QMARK))
 			n->flags |= TEXT_QUESTION;
@@ -598,7 +791,7 @@ compute_features(const struct lexicon *lx, const char *const *bot_names, struct 
 		if ((cat & W_WH) && (tok_cat(n, i + 1) & W_AFTER_WH))
 			n->flags |= TEXT_QUESTION;
 		/* Inversion anywhere: "... can it still be cured", "... is there a cure". */
-		if ((cat & W_AUX) && !(t->flags & TOK_CLAUSE_START) &&
+		if ((cat & W_AUX) && !opens_clause(n, i, start) &&
 		    (tok_cat(n, i + 1) & W_SUBJECT) && !(tok_cat(n, i - 1) & W_NO_INVERSION))
 			n->flags |= TEXT_QUESTION;
 		if (cat & W_REQUEST)
@@ -609,6 +802,23 @@ compute_features(const struct lexicon *lx, const char *const *bot_names, struct 
 		if (tok_is(n, i, "know") && i >= 2 && tok_is(n, i - 1, "to") &&
 		    (tok_is(n, i - 2, "want") || tok_is(n, i - 2, "like") ||
 		     tok_is(n, i - 2, "need") || tok_is(n, i - 2, "love")))
+			n->flags |= TEXT_QUESTION;
+		/* "if it works does the cancer ...": an inverted question mid-sentence. */
+		if (!opens_clause(n, i, start) && i > 0 &&
+		    (tok_is(n, i, "does") || tok_is(n, i, "do") || tok_is(n, i, "did") ||
+		     tok_is(n, i, "can") || tok_is(n, i, "could") || tok_is(n, i, "will") ||
+		     tok_is(n, i, "would") || tok_is(n, i, "should")) &&
+		    (tok_is(n, i + 1, "the") || tok_is(n, i + 1, "my") || tok_is(n, i + 1, "his") ||
+		     tok_is(n, i + 1, "her") || tok_is(n, i + 1, "your") || tok_is(n, i + 1, "a")) &&
+		    !(tok_cat(n, i - 1) & (W_SUBJECT | W_NO_INVERSION | W_YOU)))
+			n->flags |= TEXT_QUESTION;
+		/* "list of ...", "explain ..." opening the message proper: a request. */
+		if (i == start && (tok_is(n, i, "list") || tok_is(n, i, "define") ||
+		                   tok_is(n, i, "describe")))
+			n->flags |= TEXT_QUESTION;
+		/* "any truth to it", "any evidence for that": asks. */
+		if (tok_is(n, i, "any") && (tok_is(n, i + 1, "truth") || tok_is(n, i + 1, "evidence") ||
+		                            tok_is(n, i + 1, "proof")))
 			n->flags |= TEXT_QUESTION;
 		if ((tok_is(n, i, "info") || tok_is(n, i, "information")) &&
 		    (tok_is(n, i + 1, "on") || tok_is(n, i + 1, "about") ||
@@ -623,12 +833,13 @@ compute_features(const struct lexicon *lx, const char *const *bot_names, struct 
 		size_t words = 0, k;
 		int narrative = 0;
 
-		for (k = 0; k < n->ntok; k++) {
+		/* The opening ("hey bot", "faqbot") is no part of the search. */
+		for (k = start; k < n->ntok; k++) {
 			if (n->tok[k].flags & TOK_QMARK)
 				continue;
 			words++;
 			/* A verb or a person makes it a statement: "results are back". */
-			if (tok_cat(n, k) & (W_NARRATIVE | W_AUX))
+			if ((tok_cat(n, k) & (W_NARRATIVE | W_AUX)) || is_we_are(n, k))
 				narrative = 1;
 		}
 		if (memchr(n->src, '!', n->srclen) != NULL)
@@ -636,17 +847,14 @@ compute_features(const struct lexicon *lx, const char *const *bot_names, struct 
 		if (words >= 2 && words <= 8 && !narrative)
 			n->flags |= TEXT_QUESTION;
 	}
-	/* "help" opening the message, or right after the bot's name, asks for help. */
-	if (n->ntok > 0 && tok_is(n, 0, "help"))
-		n->flags |= TEXT_QUESTION;
-	if (n->ntok > 1 && is_bot_name(n, 0, bot_names) && tok_is(n, 1, "help"))
+	/* "help" opening the message, or right after its opening ("faqbot help"), asks for help. */
+	if (n->ntok > 0 && (tok_is(n, 0, "help") || tok_is(n, start, "help")))
 		n->flags |= TEXT_QUESTION;
 
 	/*
-	 * Put to another member: a capitalised name that is not a known word
-	 * opens the message before a question word, or closes it, in a message
-	 * that says "you" ("Tom how are you feeling?", "how did your scan go
-	 * Mike?").
+	 * Put to another member, in a message that says "you": a capitalised
+	 * word that is not a known word, where a name is spoken to rather than
+	 * spoken of (see is_vocative).
 	 */
 	/* "@Mark did the onc agree?": a mention of someone who is not the bot. */
 	for (i = 0; i < n->ntok; i++) {
@@ -660,20 +868,16 @@ compute_features(const struct lexicon *lx, const char *const *bot_names, struct 
 	for (i = 0; i < n->ntok; i++) {
 		const struct text_token *t = &n->tok[i];
 		const char *w = n->text.data + t->off;
-		int opens, closes;
 
 		if (!(t->flags & TOK_CAPITALISED) || (t->flags & (TOK_REWRITTEN | TOK_CORRECTED)))
 			continue;
-		if (tok_cat(n, i) & W_FUNCTION)
+		if (tok_cat(n, i) & (W_FUNCTION | W_GOVERNS))
 			continue;
 		if (lx != NULL && lexicon_is_known(lx, w, t->len))
 			continue;
 		if (is_bot_name(n, i, bot_names))
 			continue;
-		opens =
-		    (t->flags & TOK_CLAUSE_START) && (tok_cat(n, i + 1) & (W_WH | W_AUX | W_YOU));
-		closes = i == last_word && i > 0;
-		if (opens || closes) {
+		if (is_vocative(n, i, last_word)) {
 			n->flags |= TEXT_TO_MEMBER;
 			return;
 		}

@@ -30,7 +30,9 @@
 
 struct lexicon;
 
-/* Cap on the bytes of a message that are looked at; the rest is ignored. */
+/* Cap on the bytes of a message that are looked at; the rest is ignored.
+ * The cut falls before a character the cap would split, so a valid
+ * message stays valid. */
 #define TEXT_MAX_INPUT 16384
 /* Cap on the words kept. */
 #define TEXT_MAX_TOKENS 1024
