@@ -478,3 +478,33 @@ kb_load_embedded(struct diag_list *diags)
 
 	return kb_load(&src, diags);
 }
+
+/* Adds a copy of mf's bytes, NUL-terminated, to fs. */
+static void
+files_add_mem(struct kb_files *fs, const struct kb_mem_file *mf)
+{
+	char *text = xmalloc(mf->len + 1);
+
+	if (mf->len > 0)
+		memcpy(text, mf->text, mf->len);
+	text[mf->len] = '\0';
+	files_add(fs, mf->name, text, mf->len);
+}
+
+struct kb *
+kb_load_mem(const struct kb_mem_file *intents, size_t nintent,
+            const struct kb_mem_file *responses, size_t nresponse, struct diag_list *diags)
+{
+	struct kb_files ifiles = {0}, rfiles = {0};
+	struct kb *kb;
+	size_t i, errors_before = diags->errors;
+
+	for (i = 0; i < nintent; i++)
+		files_add_mem(&ifiles, &intents[i]);
+	for (i = 0; i < nresponse; i++)
+		files_add_mem(&rfiles, &responses[i]);
+	kb = kb_load_files(&ifiles, &rfiles, "memory", errors_before, diags);
+	files_free(&ifiles);
+	files_free(&rfiles);
+	return kb;
+}

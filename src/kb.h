@@ -87,6 +87,23 @@ struct kb *kb_load(const struct kb_source *src, struct diag_list *diags);
 /* Loads the set built into the binary. */
 struct kb *kb_load_embedded(struct diag_list *diags);
 
+/* A file held in memory, for kb_load_mem(). */
+struct kb_mem_file {
+	const char *name; /* for diagnostics: "intents/x.json", "responses/y.md" */
+	const char *text; /* its bytes (any bytes; need not end with a NUL) */
+	size_t len;       /* how many */
+};
+
+/*
+ * Like kb_load(), from files in memory (copied; the caller keeps its own):
+ * nintent intent files (the lexicon sections first, as from a directory)
+ * and nresponse response files. No disk is touched; for fuzzers and tests.
+ * Returns the kb (free with kb_free()), or NULL when there were errors.
+ */
+struct kb *kb_load_mem(const struct kb_mem_file *intents, size_t nintent,
+                       const struct kb_mem_file *responses, size_t nresponse,
+                       struct diag_list *diags);
+
 void kb_free(struct kb *kb);
 
 /* Finds an intent by id; returns its index or -1. */

@@ -115,6 +115,7 @@ buf_reserve(struct buf *b, size_t extra)
 	while (b->cap < need)
 		b->cap = b->cap > SIZE_MAX / 2 ? need : b->cap * 2;
 	b->data = xreallocarray(b->data, b->cap, 1);
+	b->data[b->len] = '\0'; /* a reserved, still empty buffer is a string too */
 }
 
 void

@@ -76,6 +76,7 @@ struct mx {
 	char *prefix;		/* "/_matrix/client/v3" or ".../r0" */
 	char *token;		/* access token in use */
 	int token_from_login;	/* it came from a password login (saved in state) */
+	unsigned long token_gen; /* bumped whenever the token is dropped or replaced */
 	char *user_id;		/* who we are */
 	char *localpart;	/* "faqbot" of @faqbot:server */
 	char *device_id;	/* our device */
@@ -113,6 +114,7 @@ struct mx {
 struct send_ctx {
 	struct mx *m;		/* whose */
 	char *txn;		/* which pending reply */
+	unsigned long token_gen; /* m->token_gen when it was sent */
 };
 
 struct member_op {
@@ -514,6 +516,12 @@ token_rejected(struct mx *m)
 		log_warnx("matrix: the access token was rejected (M_UNKNOWN_TOKEN); logging in again");
 		free(m->token);
 		m->token = NULL;
+		m->token_gen++;
+		/* A whoami or filter in flight would move on without a token. */
+		if (m->req != NULL) {
+			http_cancel(m->loop, m->req);
+			m->req = NULL;
+		}
 		m->state = MX_LOGIN;
 		mx_step(m);
 		return;
@@ -592,6 +600,7 @@ on_login(void *arg, const struct http_resp *r)
 	free(m->device_id);
 	m->device_id = dev;
 	m->token_from_login = 1;
+	m->token_gen++;
 	save_session(m);
 	log_info("matrix: logged in as %s, device %s", m->cfg->mx_user_id, m->device_id);
 	m->failures = 0;
@@ -886,14 +895,15 @@ handle_message(struct mx *m, struct mx_room *room, cJSON *e, uint64_t received)
 	msg.sender = sender->valuestring;
 	name = name_get(m, sender->valuestring);
 	if (name == NULL) {
-		/* The localpart, without the @ and the server. */
+		/* The localpart, without the @ and the server (a ':' may come first). */
 		static char local[256];
-		const char *c = strchr(sender->valuestring, ':');
-		size_t n = c ? (size_t)(c - sender->valuestring - 1) : strlen(sender->valuestring);
+		const char *lp = sender->valuestring + (sender->valuestring[0] == '@');
+		const char *c = strchr(lp, ':');
+		size_t n = c ? (size_t)(c - lp) : strlen(lp);
 
 		if (n >= sizeof(local))
 			n = sizeof(local) - 1;
-		memcpy(local, sender->valuestring + 1, n);
+		memcpy(local, lp, n);
 		local[n] = '\0';
 		name = local;
 	}
@@ -1119,6 +1129,8 @@ mx_step(struct mx *m)
 	case MX_SYNC: {
 		struct buf b;
 
+		/* Replies held back by a login go out now, not after the long-poll. */
+		mx_pump(m);
 		buf_init(&b);
 		buf_printf(&b, "%s%s/sync?set_presence=offline&filter=", m->base, m->prefix);
 		http_escape(&b, m->filter_id);
@@ -1214,6 +1226,7 @@ on_sent(void *arg, const struct http_resp *r)
 	cJSON *j;
 	char ec[64], *eid;
 	long ra;
+	unsigned long gen = sc->token_gen;
 
 	for (i = 0; i < m->npend; i++)
 		if (strcmp(m->pend[i].txn, sc->txn) == 0)
@@ -1245,6 +1258,11 @@ on_sent(void *arg, const struct http_resp *r)
 		log_warnx("matrix: send: malformed reply; retrying with the same transaction id");
 	} else if (r->status == 401 && strcmp(errcode(r, ec, sizeof(ec)), "M_UNKNOWN_TOKEN") == 0) {
 		p->not_before = now_ms() + 1000;
+		if (gen != m->token_gen) {
+			/* It went with a token dropped since: the one we have now may be good. */
+			mx_pump(m);
+			return;
+		}
 		if (m->state == MX_SYNC && m->req != NULL) {
 			http_cancel(m->loop, m->req);
 			m->req = NULL;
@@ -1303,6 +1321,7 @@ mx_pump(struct mx *m)
 		sc = xcalloc(1, sizeof(*sc));
 		sc->m = m;
 		sc->txn = xstrdup(p->txn);
+		sc->token_gen = m->token_gen;
 		p->req = http_start(m->loop, "PUT", u, m->token, p->content,
 		    m->cfg->mx_request_timeout_ms, (size_t)m->cfg->mx_max_body_bytes, on_sent, sc);
 		if (p->req == NULL) {
@@ -1599,6 +1618,9 @@ mx_feed_sync(struct mx *m, const char *body, size_t len)
 	cJSON *j, *nb;
 	int rc = -1;
 
+	/* The cap the HTTP layer puts on a real reply (http.h), before any parsing. */
+	if (len > (size_t)m->cfg->mx_max_body_bytes)
+		return -1;
 	if (m->user_id == NULL) {
 		m->user_id = xstrdup(m->cfg->mx_user_id[0] ? m->cfg->mx_user_id : "@faqbot:localhost");
 		m->localpart = xstrdup("faqbot");

@@ -42,7 +42,8 @@ int mx_failed(const struct mx *m);
 /*
  * Handles body as the reply to a /sync, without any network: messages go
  * to the bot and replies are queued (and saved), not sent. For the fuzzer
- * and tests. Returns 0, or -1 when the body is not a valid sync reply.
+ * and tests. Returns 0, or -1 when the body is not a valid sync reply or
+ * is longer than matrix.max_body_bytes (the cap on a reply from the network).
  */
 int mx_feed_sync(struct mx *m, const char *body, size_t len);
 
