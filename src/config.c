@@ -66,6 +66,8 @@ static const struct cfg_option options[] = {
      "PCRE2 match limit for one pattern on one message (stops runaway patterns)"},
     {"match.depth_limit", CFG_INT, 10, 100000, "1000", O(depth_limit), NULL, NULL,
      "PCRE2 depth limit for one pattern on one message"},
+    {"match.jit", CFG_BOOL, 0, 0, "true", O(jit), NULL, NULL,
+     "compile patterns with the PCRE2 JIT (off: the interpreter, e.g. under valgrind)"},
     {"match.bot_names", CFG_LIST, 1, 64, "faqbot", O(bot_names), NULL, NULL,
      "names the bot answers to when addressed (\"faqbot: ...\")"},
 

@@ -65,6 +65,7 @@ struct config {
 	double margin;            /* top two closer than this: ambiguous */
 	long match_limit;         /* PCRE2 match limit per pattern run */
 	long depth_limit;         /* PCRE2 depth limit per pattern run */
+	int jit;                  /* compile patterns with the PCRE2 JIT */
 	struct strlist bot_names; /* names the bot answers to */
 	/* responses */
 	int allow_drafts;   /* send draft responses (demo only) */

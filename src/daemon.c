@@ -21,6 +21,7 @@
 #include "bot.h"
 #include "config.h"
 #include "diag.h"
+#include "intent.h"
 #include "kb.h"
 #include "lint.h"
 #include "log.h"
@@ -223,6 +224,7 @@ load_all(struct daemon *dm, const char *config, int check)
 	config_defaults(&dm->cfg);
 	bad = config_load(&dm->cfg, config, &d) == -1;
 	config_check(&dm->cfg, config, date_today_days(), &d);
+	intent_set_jit(dm->cfg.jit);
 	if (dm->cfg.intents_dir[0]) {
 		ip[0] = dm->cfg.intents_dir;
 		src.intent_paths = ip;

@@ -299,6 +299,14 @@ expand_classes(const char *pat, const struct lexicon *lx, struct buf *out, struc
 	return 0;
 }
 
+static int use_jit = 1;
+
+void
+intent_set_jit(int on)
+{
+	use_jit = on != 0;
+}
+
 /* Maps an offset in the expansion back to the pattern as written. */
 static size_t
 map_offset(const struct seg *segs, size_t nseg, size_t off)
@@ -356,7 +364,8 @@ intent_compile(const char *pattern, const struct lexicon *lx, char **expanded, c
 		*err = xasprintf("%s at offset %zu", (char *)msg, *erroff);
 	} else {
 		/* The JIT is an optimisation: without it the interpreter runs. */
-		(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+		if (use_jit)
+			(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
 		if (expanded != NULL)
 			*expanded = xstrdup(exp.data ? exp.data : "");
 	}

@@ -120,6 +120,13 @@ int intent_file_intents(const struct json_doc *doc, const char *file, struct lex
 /* Frees what one intent holds (not the struct itself). */
 void intent_clear(struct intent *in);
 
+/*
+ * Whether patterns compiled from now on get the PCRE2 JIT (on by default;
+ * the interpreter gives the same results, only slower). Process-wide: set
+ * it from the configuration before loading.
+ */
+void intent_set_jit(int on);
+
 void intent_terms_init(struct intent_terms *t);
 void intent_terms_free(struct intent_terms *t);
 

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "diag.h"
+#include "intent.h"
 #include "kb.h"
 #include "lint.h"
 #include "log.h"
@@ -120,6 +121,7 @@ common_config(struct common *c)
 	}
 	if (c->drafts >= 0)
 		c->cfg.allow_drafts = c->drafts;
+	intent_set_jit(c->cfg.jit);
 	log_init((enum log_level)c->cfg.log_level, c->cfg.log_chat_text);
 }
 

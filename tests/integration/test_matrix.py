@@ -6,7 +6,7 @@ import signal
 import time
 import unittest
 
-from harness import Bot, wait_until
+from harness import SCALE, Bot, wait_until
 from matrixenv import BOT, MOD, PATIENT, MatrixTestCase, bot_config, is_reply_to
 from mxclient import Client
 
@@ -136,7 +136,7 @@ class Restarts(MatrixTestCase):
         bot.wait_log("answered oligometastatic", timeout=10)
         rc, took = bot.stop()
         self.assertEqual(rc, 0)
-        self.assertLess(took, 2.0)
+        self.assertLess(took, 2.0 * SCALE)  # the issue: within 2 s (stretched under valgrind)
         # Said while the bot was down.
         q3 = self.patient.send_text(room, "what is maintenance chemo?")
         bot2 = self.start_bot(workdir=work)
@@ -167,7 +167,7 @@ class Restarts(MatrixTestCase):
         time.sleep(1.0)  # the bot is now waiting in a long-poll
         rc, took = bot.stop(signal.SIGTERM)
         self.assertEqual(rc, 0)
-        self.assertLess(took, 2.0)
+        self.assertLess(took, 2.0 * SCALE)  # the issue: within 2 s (stretched under valgrind)
         self.assertTrue(os.path.exists(os.path.join(bot.state, "matrix.json")))
         self.bots.remove(bot)
         bot.cleanup()
@@ -223,6 +223,26 @@ class Faults(MatrixTestCase):
         bot.wait_log("logged in as", timeout=10, start=bot.wait_log("logging in again"))
         q = self.patient.send_text(room, "what is remission?")
         self.wait_reply(room, q, timeout=20)
+
+    def test_a_late_refusal_of_the_old_token_keeps_the_new_one(self):
+        # Two replies in flight with one token. One is refused at once, so the
+        # bot logs in again; the other is refused 1 s later, while the bot
+        # checks its new token (whoami, slowed to 2 s). That refusal is about
+        # the old token: the bot must keep the new one and go on answering
+        # (found by tests/bench/soak.py: it synced with no token for ever).
+        bot = self.start_bot()
+        room = self.support_room(bot)
+        self.ctl.add_fault(r"/send/", "slow", method="PUT", user=BOT, delay_ms=1000)
+        self.ctl.add_fault(r"/send/", "unknown_token", method="PUT", user=BOT)
+        self.ctl.add_fault(r"/account/whoami", "slow", user=BOT, delay_ms=2000)
+        q1 = self.patient.send_text(room, "what is palliative care?")
+        q2 = self.patient.send_text(room, "what is targeted therapy?")
+        bot.wait_log("logging in again", timeout=20)
+        self.wait_reply(room, q1, timeout=20)
+        self.wait_reply(room, q2, timeout=20)
+        q3 = self.patient.send_text(room, "what is remission?")
+        self.wait_reply(room, q3, timeout=20)
+        self.assertFalse([l for l in bot.log() if "M_MISSING_TOKEN" in l])
 
     def test_rejected_token_without_password_stops_with_a_clear_message(self):
         cfg = bot_config(self.hs.url)
