@@ -28,6 +28,31 @@ text_locale(void)
 	return utf8_locale;
 }
 
+char *
+text_display_safe(const char *s, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t n = strlen((const char *)p), i = 0, k;
+	struct buf b;
+	uint32_t cp;
+	char enc[4];
+
+	buf_init(&b);
+	while (i < n) {
+		k = text_utf8_decode(p + i, n - i, &cp);
+		i += k;
+		if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+			continue;
+		if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
+			cp = ' ';
+		k = text_utf8_encode(cp, enc);
+		if (b.len + k > max)
+			break;
+		buf_append(&b, enc, k);
+	}
+	return buf_steal(&b);
+}
+
 size_t
 text_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 {

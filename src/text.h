@@ -120,6 +120,15 @@ size_t text_utf8_encode(uint32_t cp, char *out);
 int text_utf8_valid(const char *s, size_t n);
 
 /*
+ * A copy of s (NUL-terminated, any bytes) that is safe to show as plain
+ * text inside the bot's own message: invalid bytes become U+FFFD, control
+ * characters become spaces, and bidi overrides and isolates (U+202A-202E,
+ * U+2066-2069), which would turn the text after them around, are dropped.
+ * At most max bytes, never cut inside a character. Caller frees.
+ */
+char *text_display_safe(const char *s, size_t max);
+
+/*
  * Estimates the US reading grade (Flesch-Kincaid) of plain English text:
  * 0.39 * words/sentences + 11.8 * syllables/words - 15.59. Returns 0 for
  * empty text.

@@ -23,6 +23,7 @@
 #include "http.h"
 #include "log.h"
 #include "stats.h"
+#include "text.h"
 #include "util.h"
 
 #define MX_MAX_INFLIGHT 8	/* sends at once */
@@ -1390,12 +1391,17 @@ mx_send(void *impl, const struct tp_out *out)
 	buf_init(&plain);
 	buf_init(&html);
 	if (out->mention && out->mention_name) {
-		buf_printf(&plain, "%s: ", out->mention_name);
+		/* A display name is anyone's to choose: no bidi override from it
+		 * may turn the answer after it around. */
+		char *name = text_display_safe(out->mention_name, 256);
+
+		buf_printf(&plain, "%s: ", name);
 		buf_puts(&html, "<a href=\"https://matrix.to/#/");
 		html_escape(&html, out->mention);
 		buf_puts(&html, "\">");
-		html_escape(&html, out->mention_name);
+		html_escape(&html, name);
 		buf_puts(&html, "</a>: ");
+		free(name);
 	}
 	buf_puts(&plain, out->plain);
 	if (out->html) {

@@ -249,10 +249,12 @@ class HostilePeople(HostileTestCase):
             if "<" in name:
                 self.assertIn("&lt;", html, f"{name!r}: {html}")
             # Plain text carries the name as written (the mention and {{name}}),
-            # except that {{name}} drops bidi embeddings, overrides and isolates,
+            # except that both drop bidi embeddings, overrides and isolates,
             # which would reorder the vetted answer around the name.
-            self.assertTrue(plain.startswith(name + ": "),
+            self.assertTrue(plain.startswith(name.translate(NO_BIDI) + ": "),
                             f"{name!r} does not start the plain text: {plain[:200]!r}")
+            self.assertFalse(set(map(ord, plain)) & set(NO_BIDI),
+                             f"{name!r} left a bidi control in the answer: {plain[:200]!r}")
             self.assertIn(name.strip().translate(NO_BIDI), plain.split(": ", 1)[1],
                           f"{name!r} is not in the answer: {plain[:300]!r}")
             self.assertEqual(c["m.mentions"]["user_ids"], [PATIENT])

@@ -601,6 +601,37 @@ test_fresh_norm_no_words(void **state)
 	CHECK_END();
 }
 
+/* What a stranger's display name may hold, made safe to show before an answer. */
+static void
+test_display_safe(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t max;
+		const char *want;
+	} cases[] = {
+	    {"Anne Smith", 256, "Anne Smith"},
+	    {"\xe2\x80\xae" "evil" "\xe2\x80\xac", 256, "evil"},   /* RLO ... PDF */
+	    {"a\xe2\x81\xa6" "b" "\xe2\x81\xa9" "c", 256, "abc"}, /* LRI ... PDI */
+	    {"tab\there\nnew", 256, "tab here new"},
+	    {"bad\xff byte", 256, "bad\xef\xbf\xbd byte"},
+	    {"Zo\xc3\xab", 3, "Zo"}, /* never half of the e with diaeresis */
+	    {"", 256, ""},
+	    {NULL, 256, ""},
+	};
+	size_t i;
+
+	(void)state;
+	check_begin();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = text_display_safe(cases[i].in, cases[i].max);
+
+		CHECK_STR(got, cases[i].want, cases[i].in ? cases[i].in : "(null)");
+		free(got);
+	}
+	CHECK_END();
+}
+
 int
 main(void)
 {
@@ -610,6 +641,7 @@ main(void)
 	    cmocka_unit_test(test_features_table),      cmocka_unit_test(test_reading_grade),
 	    cmocka_unit_test(test_utf8_decode),         cmocka_unit_test(test_utf8_valid),
 	    cmocka_unit_test(test_fresh_norm_no_words), cmocka_unit_test(test_fold_and_words),
+	    cmocka_unit_test(test_display_safe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
