@@ -423,8 +423,7 @@ cmd_lint(int argc, char **argv)
 			    "                       responses against it (drafts when drafts are "
 			    "off)\n"
 			    "      --werror         warnings count as errors\n"
-			    "  -q, --quiet          print only errors and warnings, no summary\n"
-			    "  -h, --help           this help\n",
+			    "  -q, --quiet          print only errors and warnings, no summary\n",
 			    0);
 			return ch == 'h' ? 0 : 2;
 		}
@@ -724,8 +723,7 @@ cmd_run(int argc, char **argv)
 			    "                       \"configuration OK\" or every problem, and "
 			    "exit\n"
 			    "      --help-config    list every option with its type, default and "
-			    "help\n"
-			    "  -h, --help           this help\n",
+			    "help\n",
 			    0);
 			return ch == 'h' ? 0 : 2;
 		}
