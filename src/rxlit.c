@@ -53,6 +53,7 @@ struct rxlit_node {
 	struct rxlit_node *next;          /* free list link */
 	struct rxlit_node *all;           /* every node of the parse, to free them */
 	int isfree;                       /* on the free list */
+	int zw;                           /* NEC of a positive lookaround: matches "" */
 };
 
 /* Option bits that change how the pattern is read. */
@@ -79,6 +80,7 @@ struct rxlit_cat {
 	struct rxlit_node *cur;  /* exact set of the items since the last split */
 	struct rxlit_node *best; /* most selective necessary set so far, or NULL */
 	int split;               /* cur no longer covers the whole concatenation */
+	int zwbest;              /* a lookaround offered a necessary set */
 };
 
 /* Marks the parse as failed; returns NULL for the caller's convenience. */
@@ -122,6 +124,7 @@ rxlit_node_new(struct rxlit_parser *ps, enum rxlit_kind kind)
 	nd->n = 0;
 	nd->next = NULL;
 	nd->isfree = 0;
+	nd->zw = 0;
 	return nd;
 }
 
@@ -368,6 +371,8 @@ rxlit_alt(struct rxlit_parser *ps, struct rxlit_node *a, struct rxlit_node *b)
 {
 	size_t i;
 
+	/* zero-width only if both are: "(?:(?=abc)|wxyz)" may consume "wxyz" */
+	a->zw = a->zw && b->zw;
 	if (a->kind == RXLIT_ANY || b->kind == RXLIT_ANY)
 		goto any;
 	if (a->kind != RXLIT_EXACT || b->kind != RXLIT_EXACT) {
@@ -479,6 +484,7 @@ rxlit_cat_init(struct rxlit_parser *ps, struct rxlit_cat *cat)
 	cat->cur = rxlit_node_empty(ps);
 	cat->best = NULL;
 	cat->split = 0;
+	cat->zwbest = 0;
 }
 
 /* Offers nd (consumed) as a necessary set of the concatenation. */
@@ -502,6 +508,16 @@ rxlit_cat_add(struct rxlit_parser *ps, struct rxlit_cat *cat, struct rxlit_node 
 {
 	struct rxlit_node *t;
 
+	/*
+	 * A positive lookaround consumes nothing: what it requires is offered,
+	 * and the exact strings of the items around it still join up
+	 * ("abc(?=xyz)def" is exact "abcdef").
+	 */
+	if (nd->kind == RXLIT_NEC && nd->zw) {
+		cat->zwbest = 1;
+		rxlit_cat_offer(ps, cat, nd);
+		return;
+	}
 	if (nd->kind == RXLIT_EXACT) {
 		if ((t = rxlit_cross(ps, cat->cur, nd)) != NULL) {
 			rxlit_node_free(ps, cat->cur);
@@ -528,10 +544,18 @@ rxlit_cat_add(struct rxlit_parser *ps, struct rxlit_cat *cat, struct rxlit_node 
 static struct rxlit_node *
 rxlit_cat_finish(struct rxlit_parser *ps, struct rxlit_cat *cat)
 {
-	if (!cat->split)
+	struct rxlit_node *nd;
+	int only_zw;
+
+	if (!cat->split && !cat->zwbest)
 		return cat->cur;
+	/* Nothing but lookarounds (and other empty items): zero-width still. */
+	only_zw = !cat->split && cat->cur->kind == RXLIT_EXACT && cat->cur->n == 1 &&
+	          cat->cur->len[0] == 0;
 	rxlit_cat_offer(ps, cat, cat->cur);
-	return cat->best != NULL ? cat->best : rxlit_node_new(ps, RXLIT_ANY);
+	nd = cat->best != NULL ? cat->best : rxlit_node_new(ps, RXLIT_ANY);
+	nd->zw = only_zw && nd->kind == RXLIT_NEC;
+	return nd;
 }
 
 /*
@@ -1079,14 +1103,31 @@ fail:
 	return rxlit_giveup(ps);
 }
 
-/* Reads a group whose content only constrains (a lookaround): exact {""}. */
+/*
+ * Reads a lookaround group. It matches the empty string, so a negative one
+ * is exact {""}. A positive one ((?=...), (?<=...)) also needs its body to
+ * match in the subject, next to where it stands: what the body requires is
+ * then a necessary set of the whole match's subject, which is all the
+ * prefilter asks ("the message contains one of these"). So
+ * ^(?=.*\bfever\b)(?=.*\bchemo\b) runs only on messages that hold both
+ * words' sets' best. It is offered as a necessary set, never as exact
+ * strings, so that it never joins the strings beside it.
+ */
 static struct rxlit_node *
-rxlit_group_zw(struct rxlit_parser *ps)
+rxlit_group_zw(struct rxlit_parser *ps, int positive)
 {
 	struct rxlit_node *nd = rxlit_group_body(ps);
 
 	if (nd == NULL)
 		return NULL;
+	if (positive) {
+		rxlit_to_nec(ps, nd);
+		if (nd->kind == RXLIT_NEC) {
+			nd->zw = 1;
+			return nd;
+		}
+	}
+	nd->zw = 0;
 	nd->kind = RXLIT_EXACT;
 	nd->n = 1;
 	nd->len[0] = 0;
@@ -1157,7 +1198,8 @@ rxlit_verb(struct rxlit_parser *ps)
 	if (*ps->p == ':') {
 		ps->p++;
 		if (rxlit_name_in(name, len, look))
-			return rxlit_group_zw(ps);
+			return rxlit_group_zw(ps, !((len == 3 && name[0] == 'n') ||
+			                            (len > 8 && memcmp(name, "negative", 8) == 0)));
 		if (rxlit_name_in(name, len, group))
 			return rxlit_group_body(ps); /* they only restrict their body */
 		if (len == 0 || rxlit_name_in(name, len, mark)) {
@@ -1330,11 +1372,13 @@ rxlit_atom_group(struct rxlit_parser *ps, int *repeatable)
 	case '=':
 	case '!':
 		ps->p++;
-		return rxlit_group_zw(ps);
+		return rxlit_group_zw(ps, c == '=');
 	case '<':
 		if (left >= 2 && (ps->p[1] == '=' || ps->p[1] == '!')) {
+			int positive = ps->p[1] == '=';
+
 			ps->p += 2;
-			return rxlit_group_zw(ps);
+			return rxlit_group_zw(ps, positive);
 		}
 		ps->p++;
 		if (rxlit_skip_name(ps, '>') == -1)

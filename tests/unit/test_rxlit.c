@@ -94,7 +94,17 @@ static const struct lit_case cases[] = {
     {"ab\\Rcd", {NULL}},
     {"\\N{U+41}bcd", {NULL}},
     /* groups, lookarounds, verbs */
-    {"(?<=pre)fix", {"fix", NULL}},
+    {"(?<=pre)fixes", {"fixes", NULL}},
+    /* a positive lookaround's body is required in the subject; a negative one's is not */
+    {"^(?=.*\\bfevers\\b)(?=.*\\bchemo\\b)", {"fevers", NULL}}, /* the longer */
+    {"^(?=.*(?:abcd|wxyz))", {"abcd", "wxyz", NULL}},
+    {"(?<=after )x", {"after ", NULL}},
+    {"^(?!.*\\bnever\\b)", {NULL}},
+    {"(?=a|bcd)x", {NULL}},
+    {"(*positive_lookahead:.*hello)", {"hello", NULL}},
+    {"(*nla:.*hello)", {NULL}},
+    {"x(?:(?=abcd)|wxyz)y", {"abcd", "wxyz", NULL}}, /* may consume "wxyz": no exact "xy" */
+    {"abc(?:(?=xyz))def", {"abcdef", NULL}}, /* a grouped lookaround still joins */
     {"(?!no)yes", {"yes", NULL}},
     {"(?=abc)abcdef", {"abcdef", NULL}},
     {"abc(?=xyz)def", {"abcdef", NULL}},
