@@ -31,6 +31,9 @@
 #define MX_MAX_NAMES 20000	/* display names cached */
 #define MX_MAX_PENDING 10000	/* queued replies; beyond this the oldest go */
 #define MX_BACKOFF_BASE_MS 500
+#define MX_GAP_PAGE 100		/* messages per /messages page when filling a gap */
+#define MX_GAP_PAGES 10		/* pages per room and gap; older ones are not answered */
+#define MX_GAP_TRIES 5		/* failed attempts at one page before giving up the gap */
 
 enum mx_state {
 	MX_IDLE,
@@ -65,6 +68,22 @@ struct mx_room {
 	int joining;		/* a join or leave is in flight */
 };
 
+/*
+ * A gap in a room's timeline: a sync that says "limited" left out messages
+ * between our last position and the timeline it sent. They are fetched
+ * with /messages (from the timeline's prev_batch back to our since token)
+ * before the batch is handled, so a question asked while the bot was away
+ * in a busy room is answered too.
+ */
+struct mx_gap {
+	char *room;	/* room id */
+	char *from;	/* where the next page starts (a pagination token) */
+	cJSON *events;	/* the messages fetched, oldest first */
+	int pages;	/* pages fetched */
+	int tries;	/* failed attempts at the current page */
+	int done;	/* complete, or given up */
+};
+
 struct mx {
 	struct loop *loop;
 	const struct config *cfg;
@@ -84,6 +103,9 @@ struct mx {
 	char *filter_id;	/* server-side filter */
 	char *filter_hash;	/* hash of the filter it was made from */
 	char *since;		/* sync token; NULL before the first sync */
+	cJSON *held;		/* a sync reply waiting for its gaps to be filled */
+	struct mx_gap *gaps;	/* the gaps of the held reply */
+	size_t ngaps;
 
 	struct http_req *req;	/* the state machine's request in flight */
 	uint64_t retry_timer;	/* timer for the next attempt */
@@ -942,6 +964,66 @@ is_own_join(const struct mx *m, cJSON *e)
 	    !(cJSON_IsString(prev) && strcmp(prev->valuestring, "join") == 0);
 }
 
+/* Forgets the held sync reply and its gaps. */
+static void
+gaps_clear(struct mx *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->ngaps; i++) {
+		free(m->gaps[i].room);
+		free(m->gaps[i].from);
+		cJSON_Delete(m->gaps[i].events);
+	}
+	free(m->gaps);
+	m->gaps = NULL;
+	m->ngaps = 0;
+	cJSON_Delete(m->held);
+	m->held = NULL;
+}
+
+static struct mx_gap *
+gap_find(struct mx *m, const char *room)
+{
+	size_t i;
+
+	for (i = 0; i < m->ngaps; i++)
+		if (strcmp(m->gaps[i].room, room) == 0)
+			return &m->gaps[i];
+	return NULL;
+}
+
+/*
+ * Notes the gaps of sync reply j: rooms whose timeline is limited. (If we
+ * joined a room inside the gap or in this batch, what came before our
+ * join is backlog: handle_sync skips it.) Returns how many.
+ */
+static size_t
+gaps_find(struct mx *m, cJSON *j)
+{
+	cJSON *join = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(j, "rooms"), "join");
+	cJSON *r, *tl, *lim, *prev;
+
+	if (!cJSON_IsObject(join) || m->since == NULL)
+		return 0;
+	for (r = join->child; r; r = r->next) {
+		tl = cJSON_GetObjectItemCaseSensitive(r, "timeline");
+		lim = cJSON_GetObjectItemCaseSensitive(tl, "limited");
+		prev = cJSON_GetObjectItemCaseSensitive(tl, "prev_batch");
+		if (r->string == NULL || !cJSON_IsTrue(lim) || !cJSON_IsString(prev) ||
+		    prev->valuestring[0] == '\0' || gap_find(m, r->string) != NULL)
+			continue;
+		m->gaps = xreallocarray(m->gaps, m->ngaps + 1, sizeof(*m->gaps));
+		memset(&m->gaps[m->ngaps], 0, sizeof(*m->gaps));
+		m->gaps[m->ngaps].room = xstrdup(r->string);
+		m->gaps[m->ngaps].from = xstrdup(prev->valuestring);
+		m->gaps[m->ngaps].events = cJSON_CreateArray();
+		m->ngaps++;
+	}
+	return m->ngaps;
+}
+
 static int
 handle_sync(struct mx *m, cJSON *j, int first)
 {
@@ -982,6 +1064,32 @@ handle_sync(struct mx *m, cJSON *j, int first)
 				skip_until = e;
 		}
 		skipping = skip_until != NULL;
+		/* What a limited timeline left out, fetched before (see mx_gap). */
+		{
+			struct mx_gap *g = first || skip_until ? NULL : gap_find(m, r->string);
+			cJSON *missed = g != NULL ? g->events : NULL, *after = NULL;
+
+			/* Joined inside the gap: only what came after our join. */
+			cJSON_ArrayForEach(e, missed)
+			{
+				if (is_own_join(m, e))
+					after = e;
+			}
+			cJSON_ArrayForEach(e, missed)
+			{
+				if (after != NULL) {
+					if (e == after)
+						after = NULL;
+					continue;
+				}
+				if (!cJSON_IsObject(e) ||
+				    cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "state_key")))
+					continue;
+				handle_message(m, room, e, received);
+				if (m->state != MX_SYNC)
+					return 0;	/* stopping */
+			}
+		}
 		cJSON_ArrayForEach(e, tl)
 		{
 			int is_state;
@@ -1005,6 +1113,44 @@ handle_sync(struct mx *m, cJSON *j, int first)
 	for (r = leave ? leave->child : NULL; r; r = r->next)
 		room_forget(m, r->string);
 	return 0;
+}
+
+/*
+ * Handles sync reply j (consumed), whose gaps, if any, have been filled;
+ * r is the last reply, for the log line of a malformed one.
+ */
+static void
+sync_apply(struct mx *m, cJSON *j, int first, const struct http_resp *r)
+{
+	cJSON *nb = cJSON_GetObjectItemCaseSensitive(j, "next_batch");
+
+	if (!cJSON_IsString(nb) || nb->valuestring[0] == '\0' || handle_sync(m, j, first) == -1) {
+		cJSON_Delete(j);
+		gaps_clear(m);
+		transient(m, "sync (malformed reply: not the JSON the spec describes)", r);
+		return;
+	}
+	gaps_clear(m);
+	if (m->state != MX_SYNC) {
+		cJSON_Delete(j);
+		return;
+	}
+	/* The replies of this batch are queued and saved; only now move on. */
+	save_pending(m);
+	free(m->since);
+	m->since = xstrdup(nb->valuestring);
+	cJSON_Delete(j);
+	save_session(m);
+	if (first)
+		log_info("matrix: first sync done; earlier messages are not answered");
+	m->last_ok_ms = now_ms();
+	if (m->up_since_ms == 0)
+		m->up_since_ms = m->last_ok_ms;
+	/* Forget past failures only once the link has stayed up a while. */
+	if (m->last_ok_ms - m->up_since_ms > 30000 || m->failures <= 1)
+		m->failures = 0;
+	mx_pump(m);
+	mx_step(m);
 }
 
 static void
@@ -1036,31 +1182,94 @@ on_sync(void *arg, const struct http_resp *r)
 	}
 	j = cJSON_ParseWithLength(r->body, r->len);
 	nb = cJSON_GetObjectItemCaseSensitive(j, "next_batch");
-	if (!cJSON_IsObject(j) || !cJSON_IsString(nb) || nb->valuestring[0] == '\0' ||
-	    handle_sync(m, j, first) == -1) {
+	if (!cJSON_IsObject(j) || !cJSON_IsString(nb) || nb->valuestring[0] == '\0') {
 		cJSON_Delete(j);
 		transient(m, "sync (malformed reply: not the JSON the spec describes)", r);
 		return;
 	}
-	if (m->state != MX_SYNC) {
-		cJSON_Delete(j);
+	gaps_clear(m);
+	if (!first && gaps_find(m, j) > 0) {
+		log_info("matrix: the sync left out messages in %zu room(s); fetching them",
+		    m->ngaps);
+		m->held = j;
+		mx_step(m);
 		return;
 	}
-	/* The replies of this batch are queued and saved; only now move on. */
-	save_pending(m);
-	free(m->since);
-	m->since = xstrdup(nb->valuestring);
+	sync_apply(m, j, first, r);
+}
+
+/* The next gap to fill, or NULL when all are. */
+static struct mx_gap *
+gap_next(struct mx *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->ngaps; i++)
+		if (!m->gaps[i].done)
+			return &m->gaps[i];
+	return NULL;
+}
+
+/* One page of a gap's messages, newest first. */
+static void
+on_messages(void *arg, const struct http_resp *r)
+{
+	struct mx *m = arg;
+	struct mx_gap *g = gap_next(m);
+	cJSON *j, *chunk, *end, *e;
+	char ec[64];
+	int n = 0;
+
+	m->req = NULL;
+	if (g == NULL || m->held == NULL)
+		return;	/* cannot happen: the request belongs to a held reply */
+	if (r->status == 401 && strcmp(errcode(r, ec, sizeof(ec)), "M_UNKNOWN_TOKEN") == 0) {
+		gaps_clear(m);	/* the sync is asked again after the login */
+		token_rejected(m);
+		return;
+	}
+	j = r->status == 200 ? cJSON_ParseWithLength(r->body, r->len) : NULL;
+	chunk = cJSON_GetObjectItemCaseSensitive(j, "chunk");
+	end = cJSON_GetObjectItemCaseSensitive(j, "end");
+	if (r->status == 200 && cJSON_IsObject(j) && cJSON_IsArray(chunk)) {
+		/* Oldest first: each event of this page goes before the later ones. */
+		cJSON_ArrayForEach(e, chunk)
+		{
+			if (cJSON_IsObject(e)) {
+				cJSON_InsertItemInArray(g->events, 0, cJSON_Duplicate(e, 1));
+				n++;
+			}
+		}
+		g->pages++;
+		g->tries = 0;
+		if (n > 0 && cJSON_IsString(end) && end->valuestring[0] != '\0' &&
+		    g->pages < MX_GAP_PAGES) {
+			free(g->from);
+			g->from = xstrdup(end->valuestring);
+		} else {
+			if (n > 0 && cJSON_IsString(end) && end->valuestring[0] != '\0')
+				log_warnx("matrix: %s: more than %d messages were missed; the older "
+					  "ones get no answer", g->room, MX_GAP_PAGE * MX_GAP_PAGES);
+			g->done = 1;
+		}
+	} else if ((r->status == 429 || r->status == 0 || r->status >= 500 || r->status == 200) &&
+	    ++g->tries < MX_GAP_TRIES) {
+		cJSON_Delete(j);
+		transient(m, r->status == 200 ? "messages (malformed reply)" : "messages", r);
+		return;
+	} else {
+		log_warnx("matrix: %s: cannot fetch the messages missed (HTTP %ld %s); they get no "
+			  "answer", g->room, r->status, errcode(r, ec, sizeof(ec)));
+		g->done = 1;
+	}
 	cJSON_Delete(j);
-	save_session(m);
-	if (first)
-		log_info("matrix: first sync done; earlier messages are not answered");
-	m->last_ok_ms = now_ms();
-	if (m->up_since_ms == 0)
-		m->up_since_ms = m->last_ok_ms;
-	/* Forget past failures only once the link has stayed up a while. */
-	if (m->last_ok_ms - m->up_since_ms > 30000 || m->failures <= 1)
-		m->failures = 0;
-	mx_pump(m);
+	if (gap_next(m) == NULL) {
+		cJSON *held = m->held;
+
+		m->held = NULL;
+		sync_apply(m, held, 0, r);
+		return;
+	}
 	mx_step(m);
 }
 
@@ -1129,10 +1338,28 @@ mx_step(struct mx *m)
 		break;
 	case MX_SYNC: {
 		struct buf b;
+		struct mx_gap *g = m->held ? gap_next(m) : NULL;
 
 		/* Replies held back by a login go out now, not after the long-poll. */
 		mx_pump(m);
 		buf_init(&b);
+		if (g != NULL) {
+			char *room = esc(g->room);
+
+			buf_printf(&b, "%s%s/rooms/%s/messages?dir=b&limit=%d&from=", m->base,
+			    m->prefix, room, MX_GAP_PAGE);
+			free(room);
+			http_escape(&b, g->from);
+			buf_puts(&b, "&to=");
+			http_escape(&b, m->since);
+			buf_puts(&b, "&filter=");
+			/* Members too, to see whether we joined inside the gap. */
+			http_escape(&b, "{\"types\":[\"m.room.message\",\"m.room.encrypted\","
+			    "\"m.room.member\"]}");
+			u = buf_steal(&b);
+			fn = on_messages;
+			break;
+		}
 		buf_printf(&b, "%s%s/sync?set_presence=offline&filter=", m->base, m->prefix);
 		http_escape(&b, m->filter_id);
 		if (m->since) {
@@ -1570,6 +1797,7 @@ mx_stop(struct mx *m)
 	save_pending(m);
 	if (m->user_id)
 		save_session(m);
+	gaps_clear(m);
 	m->state = m->state == MX_FAILED ? MX_FAILED : MX_STOPPED;
 }
 

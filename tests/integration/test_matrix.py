@@ -161,6 +161,41 @@ class Restarts(MatrixTestCase):
         self.assertEqual(len(self.replies_to(room, q5)), 1)
         del bot3
 
+    def test_a_question_buried_in_a_busy_room_while_down_is_answered(self):
+        # More messages than the sync filter's timeline limit (50) arrive
+        # while the bot is down: its next sync is "limited", and the bot
+        # must fetch what it left out with /messages.
+        work = self.tmp + "/bot"
+        os.mkdir(work)
+        bot = self.start_bot(workdir=work)
+        room = self.support_room(bot)
+        q0 = self.patient.send_text(room, "what is palliative care?")
+        self.wait_reply(room, q0)
+        rc, _ = bot.stop()
+        self.assertEqual(rc, 0)
+        early = self.patient.send_text(room, "what is hormone therapy?")
+        for i in range(70):
+            self.patient.send_text(room, f"thanks everyone, catching up on the news {i}")
+        late = self.patient.send_text(room, "what is oligometastatic disease?")
+        seq = self.ctl.last_seq()
+        # The first page fails: the bot retries it, and still moves on only after.
+        self.ctl.add_fault("/messages", "500", method="GET", user=BOT)
+        bot2 = self.start_bot(workdir=work)
+        for q in (early, late):
+            self.wait_reply(room, q, timeout=20)
+        time.sleep(2)  # time for any duplicate to show up
+        for q in (q0, early, late):
+            self.assertEqual(len(self.replies_to(room, q)), 1, q)
+        pages = [r for r in self.ctl.requests(since=seq)[0] if "/messages" in r["path"]]
+        self.assertGreaterEqual(len(pages), 2, "the gap was not fetched again after a 500")
+        self.assertEqual(pages[0]["status"], 500)
+        self.assertEqual(pages[0]["path"], pages[1]["path"])
+        bot2.wait_log("left out messages in 1 room", timeout=5)
+        # Chatter in the gap got no answer.
+        bot_msgs = [e for e in self.ctl.events(room)
+                    if e.get("sender") == BOT and e.get("type") == "m.room.message"]
+        self.assertEqual(len(bot_msgs), 3)
+
     def test_sigterm_during_long_poll_exits_zero_within_two_seconds(self):
         bot = self.start_bot()
         self.support_room(bot)
