@@ -64,7 +64,7 @@ static void
 place_of(const struct json_doc *doc, const cJSON *item, struct intent_place *at)
 {
 	at->file = doc->file;
-	diag_offset_to_linecol(doc->text, json_doc_offset(doc, item), &at->line, &at->col);
+	json_doc_linecol(doc, json_doc_offset(doc, item), &at->line, &at->col);
 }
 
 /* --- lexicon sections ------------------------------------------------- */
@@ -364,8 +364,13 @@ intent_compile(const char *pattern, const struct lexicon *lx, char **expanded, c
 		*err = xasprintf("%s at offset %zu", (char *)msg, *erroff);
 	} else {
 		/* The JIT is an optimisation: without it the interpreter runs. */
-		if (use_jit)
-			(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+		if (use_jit) {
+			size_t sz = 0;
+
+			(void)pcre2_pattern_info(code, PCRE2_INFO_SIZE, &sz);
+			if (sz >= INTENT_JIT_MIN_SIZE)
+				(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+		}
 		if (expanded != NULL)
 			*expanded = xstrdup(exp.data ? exp.data : "");
 	}

@@ -556,6 +556,29 @@ json_doc_free(struct json_doc *doc)
 	memset(doc, 0, sizeof(*doc));
 }
 
+void
+json_doc_linecol(const struct json_doc *doc, size_t off, int *line, int *col)
+{
+	struct json_doc *d = (struct json_doc *)doc; /* only the cache changes */
+	size_t i;
+
+	if (d->lc_line == 0 || off < d->lc_off) {
+		d->lc_off = 0;
+		d->lc_line = d->lc_col = 1;
+	}
+	for (i = d->lc_off; i < off && d->text[i] != '\0'; i++) {
+		if (d->text[i] == '\n') {
+			d->lc_line++;
+			d->lc_col = 1;
+		} else if (((unsigned char)d->text[i] & 0xc0) != 0x80) {
+			d->lc_col++;
+		}
+	}
+	d->lc_off = i;
+	*line = d->lc_line;
+	*col = d->lc_col;
+}
+
 size_t
 json_doc_offset(const struct json_doc *doc, const cJSON *item)
 {

@@ -27,6 +27,9 @@ struct json_doc {
 	struct json_pos *pos; /* cJSON node -> offsets */
 	size_t npos;          /* entries in pos */
 	size_t mask;          /* hash mask of pos */
+	/* The last place asked of json_doc_linecol(), to go on from there. */
+	size_t lc_off;
+	int lc_line, lc_col;
 };
 
 /*
@@ -41,6 +44,14 @@ void json_doc_free(struct json_doc *doc);
 
 /* Byte offset of item's value (or of its key, for object members). */
 size_t json_doc_offset(const struct json_doc *doc, const cJSON *item);
+
+/*
+ * The line and column (1-based, in characters) of byte offset off, as
+ * diag_offset_to_linecol() counts them, but going on from the last place
+ * asked, so that asking for the places of a whole file in order costs one
+ * pass, not one per item. (The cache is the document's only mutable part.)
+ */
+void json_doc_linecol(const struct json_doc *doc, size_t off, int *line, int *col);
 size_t json_doc_key_offset(const struct json_doc *doc, const cJSON *item);
 
 /* Adds a diagnostic placed at item's value (or key). */

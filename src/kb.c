@@ -7,6 +7,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <sys/stat.h>
 
@@ -392,31 +395,42 @@ kb_load_files(struct kb_files *ifiles, struct kb_files *rfiles, const char *orig
               size_t errors_before, struct diag_list *diags)
 {
 	struct kb *kb = xcalloc(1, sizeof(*kb));
-	struct json_doc *docs;
+	struct json_doc doc;
+	const char **names;
+	unsigned char *ok;
 	size_t i;
 
 	kb->origin = xstrdup(origin);
 	kb->lx = lexicon_new();
 	intent_terms_init(&kb->terms);
-	docs = xcalloc(ifiles->n ? ifiles->n : 1, sizeof(*docs));
+	/*
+	 * Two passes, one parsed file at a time (a parsed tree with its places
+	 * is many times the file): the lexicon sections of every file first,
+	 * since keywords and examples are normalised through it, then the
+	 * intents. A file that does not parse is reported once.
+	 */
+	ok = xcalloc(ifiles->n ? ifiles->n : 1, 1);
+	names = xcalloc(ifiles->n ? ifiles->n : 1, sizeof(*names));
 	for (i = 0; i < ifiles->n; i++) {
-		const char *name = keep_name(kb, ifiles->f[i].name);
-
-		if (json_doc_parse(&docs[i], name, ifiles->f[i].text, ifiles->f[i].len, diags) ==
-		    -1)
-			json_doc_free(&docs[i]);
+		names[i] = keep_name(kb, ifiles->f[i].name);
+		if (json_doc_parse(&doc, names[i], ifiles->f[i].text, ifiles->f[i].len, diags) == 0) {
+			ok[i] = 1;
+			intent_file_lexicon(&doc, kb->lx, diags);
+		}
+		json_doc_free(&doc);
 	}
-	/* The lexicon first: keywords and examples are normalised through it. */
-	for (i = 0; i < ifiles->n; i++)
-		if (docs[i].root)
-			intent_file_lexicon(&docs[i], kb->lx, diags);
-	for (i = 0; i < ifiles->n; i++)
-		if (docs[i].root)
-			intent_file_intents(&docs[i], docs[i].file, kb->lx, &kb->terms, &kb->in,
-			                    &kb->nin, diags);
-	for (i = 0; i < ifiles->n; i++)
-		json_doc_free(&docs[i]);
-	free(docs);
+	for (i = 0; i < ifiles->n; i++) {
+		/* Parsed again: its warnings (duplicate keys) were given the first time. */
+		if (!ok[i] ||
+		    json_doc_parse(&doc, names[i], ifiles->f[i].text, ifiles->f[i].len, NULL) == -1) {
+			json_doc_free(&doc);
+			continue;
+		}
+		intent_file_intents(&doc, doc.file, kb->lx, &kb->terms, &kb->in, &kb->nin, diags);
+		json_doc_free(&doc);
+	}
+	free(ok);
+	free(names);
 
 	for (i = 0; i < rfiles->n; i++) {
 		struct response r;
@@ -468,6 +482,10 @@ kb_load(const struct kb_source *src, struct diag_list *diags)
 	files_free(&ifiles);
 	files_free(&rfiles);
 	buf_free(&origin);
+#ifdef __GLIBC__
+	/* Loading parses and compiles a lot and keeps little: give the rest back. */
+	malloc_trim(0);
+#endif
 	return kb;
 }
 
