@@ -117,6 +117,8 @@ struct mx {
 	size_t npend;
 	size_t inflight;
 	uint64_t pump_timer;	/* timer for the next send */
+	uint64_t save_timer;	/* timer for a deferred save of the queue */
+	int in_batch;		/* handling a sync batch: it saves the queue at its end */
 
 	struct mx_room *rooms;	/* joined rooms */
 	size_t nrooms;
@@ -347,6 +349,29 @@ save_pending(struct mx *m)
 		log_warn("matrix: cannot save %s", path);
 	free(text);
 	free(path);
+}
+
+static void
+on_save(void *arg)
+{
+	struct mx *m = arg;
+
+	m->save_timer = 0;
+	save_pending(m);
+}
+
+/*
+ * A reply left the queue (sent, or refused for good). Saving that can wait
+ * a moment and take several at once: should the bot die first, the reply
+ * is sent again on restart with the same transaction id, which the server
+ * recognises, so nothing is posted twice. (A reply joining the queue is
+ * saved before its question's batch is acknowledged.)
+ */
+static void
+pending_changed(struct mx *m)
+{
+	if (m->save_timer == 0)
+		m->save_timer = loop_timer(m->loop, 1000, on_save, m);
 }
 
 static void pending_add(struct mx *m, const char *txn, const char *room, const char *content,
@@ -1123,8 +1148,13 @@ static void
 sync_apply(struct mx *m, cJSON *j, int first, const struct http_resp *r)
 {
 	cJSON *nb = cJSON_GetObjectItemCaseSensitive(j, "next_batch");
+	int rc;
 
-	if (!cJSON_IsString(nb) || nb->valuestring[0] == '\0' || handle_sync(m, j, first) == -1) {
+	m->in_batch = 1;
+	rc = cJSON_IsString(nb) && nb->valuestring[0] != '\0' ? handle_sync(m, j, first) : -1;
+	m->in_batch = 0;
+	if (rc == -1) {
+		save_pending(m);	/* replies queued before the bad part */
 		cJSON_Delete(j);
 		gaps_clear(m);
 		transient(m, "sync (malformed reply: not the JSON the spec describes)", r);
@@ -1476,7 +1506,7 @@ on_sent(void *arg, const struct http_resp *r)
 				bot_on_sent(m->bot, p->key, eid);
 			m->nsent++;
 			pending_remove(m, (size_t)(p - m->pend));
-			save_pending(m);
+			pending_changed(m);
 			free(eid);
 			mx_pump(m);
 			return;
@@ -1509,7 +1539,7 @@ on_sent(void *arg, const struct http_resp *r)
 		log_warnx("matrix: send to %s refused: HTTP %ld %s; dropping this reply", p->room,
 		    r->status, errcode(r, ec, sizeof(ec)));
 		pending_remove(m, (size_t)(p - m->pend));
-		save_pending(m);
+		pending_changed(m);
 		mx_pump(m);
 		return;
 	} else if (r->status) {
@@ -1670,8 +1700,9 @@ mx_send(void *impl, const struct tp_out *out)
 	cJSON_Delete(c);
 	txn = txn_for(m, out->key);
 	pending_add(m, txn, out->room, content, out->key, out->received_ns);
-	/* Outside a sync batch (alerts, commands), save at once. */
-	save_pending(m);
+	/* Outside a sync batch (alerts, commands), save at once; a batch saves at its end. */
+	if (!m->in_batch)
+		save_pending(m);
 	free(txn);
 	free(content);
 	buf_free(&plain);
@@ -1793,7 +1824,8 @@ mx_stop(struct mx *m)
 	m->inflight = 0;
 	loop_timer_cancel(m->loop, m->retry_timer);
 	loop_timer_cancel(m->loop, m->pump_timer);
-	m->retry_timer = m->pump_timer = 0;
+	loop_timer_cancel(m->loop, m->save_timer);
+	m->retry_timer = m->pump_timer = m->save_timer = 0;
 	save_pending(m);
 	if (m->user_id)
 		save_session(m);
@@ -1865,7 +1897,10 @@ mx_feed_sync(struct mx *m, const char *body, size_t len)
 		/* As in a sync, but with no token nothing is sent. */
 		m->state = MX_SYNC;
 		m->token = NULL;
+		m->in_batch = 1;
 		rc = handle_sync(m, j, 0);
+		m->in_batch = 0;
+		save_pending(m);
 		m->token = token;
 		m->state = saved;
 	}
