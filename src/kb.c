@@ -390,6 +390,11 @@ check_across(struct kb *kb, struct diag_list *diags)
 	}
 }
 
+/*
+ * Builds a kb from the intent files ifiles (emptied on the way, once
+ * nothing needs their text) and the response files rfiles. Returns NULL
+ * when diags gained errors beyond errors_before.
+ */
 static struct kb *
 kb_load_files(struct kb_files *ifiles, struct kb_files *rfiles, const char *origin,
               size_t errors_before, struct diag_list *diags)
@@ -431,6 +436,8 @@ kb_load_files(struct kb_files *ifiles, struct kb_files *rfiles, const char *orig
 	}
 	free(ok);
 	free(names);
+	/* Nothing refers to the intent files' text any more (places are numbers). */
+	files_free(ifiles);
 
 	for (i = 0; i < rfiles->n; i++) {
 		struct response r;

@@ -206,6 +206,9 @@ file_read(const char *path, size_t max, size_t *lenp)
 	close(fd);
 	if (lenp)
 		*lenp = b.len;
+	/* The buffer grew by doubling: keep only what the file holds. */
+	if (b.data != NULL)
+		b.data = xreallocarray(b.data, b.len + 1, 1);
 	return buf_steal(&b);
 fail:
 	saved = errno;
