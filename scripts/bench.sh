@@ -9,6 +9,9 @@
 # 1,000 and 3,000 intents) and message streams with tests/bench/gen_intents.py,
 # runs bench_classify and bench_baseline on them and on the shipped set, and
 # prints the tables. Every run's full output stays in build-bench/bench-out/.
+# (The daemon has its own: tests/bench/bench_daemon.py for latency and memory,
+# tests/bench/soak.py for a long run with faults and a kill -9; see
+# tests/bench/README.md.)
 #
 # Environment: BENCH_RUNS (3), BENCH_SIZES ("30 300 1000 3000"),
 # BENCH_TIMEOUT (seconds per process, 300), BENCH_LINT=all (lint every
