@@ -5,8 +5,9 @@ set -eu
 
 PKGS="build-essential cmake pkg-config libcurl4-openssl-dev libcjson-dev libpcre2-dev
 libcmark-dev libcmocka-dev libmicrohttpd-dev python3 ca-certificates"
-# Only for the test suite: the IRC server, clang for the fuzzers, valgrind.
-[ "${1:-}" = "--test" ] && PKGS="$PKGS ngircd inspircd atheme-services openssl clang libclang-rt-14-dev valgrind"
+# Only for the test suite: the IRC server and its services (SASL), clang for
+# the fuzzers, valgrind.
+[ "${1:-}" = "--test" ] && PKGS="$PKGS inspircd atheme-services openssl clang libclang-rt-14-dev valgrind"
 
 missing=""
 for p in $PKGS; do
@@ -22,7 +23,9 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
-# Debian starts ngircd as a system service on install; the tests start their own.
-if printf '%s' "$missing" | grep -q ngircd; then
-	$SUDO service ngircd stop >/dev/null 2>&1 || true
-fi
+# Debian starts these as system services on install; the tests start their own.
+for svc in inspircd atheme-services; do
+	if printf '%s' "$missing" | grep -q "$svc"; then
+		$SUDO service "$svc" stop >/dev/null 2>&1 || true
+	fi
+done
