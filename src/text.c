@@ -841,9 +841,11 @@ compute_features(const struct lexicon *lx, const char *const *bot_names, struct 
 		if (i == start && (tok_is(n, i, "list") || tok_is(n, i, "define") ||
 		                   tok_is(n, i, "describe")))
 			n->flags |= TEXT_QUESTION;
-		/* "any truth to it", "any evidence for that": asks. */
+		/* "any truth to it", "any (general) tips for ...": asks. */
 		if (tok_is(n, i, "any") && (tok_is(n, i + 1, "truth") || tok_is(n, i + 1, "evidence") ||
-		                            tok_is(n, i + 1, "proof")))
+		                            tok_is(n, i + 1, "proof") || tok_is(n, i + 1, "tips") ||
+		                            tok_is(n, i + 2, "tips") || tok_is(n, i + 1, "advice") ||
+		                            tok_is(n, i + 1, "suggestions") || tok_is(n, i + 1, "ideas")))
 			n->flags |= TEXT_QUESTION;
 		if ((tok_is(n, i, "info") || tok_is(n, i, "information")) &&
 		    (tok_is(n, i + 1, "on") || tok_is(n, i + 1, "about") ||
