@@ -16,6 +16,9 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -118,6 +121,7 @@ struct mx {
 	size_t inflight;
 	uint64_t pump_timer;	/* timer for the next send */
 	uint64_t save_timer;	/* timer for a deferred save of the queue */
+	size_t pend_peak;	/* most replies queued since the queue was last empty */
 	int in_batch;		/* handling a sync batch: it saves the queue at its end */
 
 	struct mx_room *rooms;	/* joined rooms */
@@ -358,6 +362,13 @@ on_save(void *arg)
 
 	m->save_timer = 0;
 	save_pending(m);
+#ifdef __GLIBC__
+	/* A burst of replies has drained: give its memory back. */
+	if (m->npend == 0 && m->pend_peak > 256) {
+		m->pend_peak = 0;
+		malloc_trim(0);
+	}
+#endif
 }
 
 /*
@@ -1451,6 +1462,8 @@ pending_add(struct mx *m, const char *txn, const char *room, const char *content
 	m->pend[m->npend].key = key ? xstrdup(key) : NULL;
 	m->pend[m->npend].received_ns = received_ns;
 	m->npend++;
+	if (m->npend > m->pend_peak)
+		m->pend_peak = m->npend;
 }
 
 static void

@@ -141,6 +141,18 @@ def main():
         wait_until(lambda: answered() >= a.roundtrips + sent_q, 600, step=0.5,
                    what="every question answered")
         load_s = time.monotonic() - t0
+        rss_handed = proc_status(pid, "VmRSS")
+        # Answers handed to the network may still wait in the bot's queue:
+        # wait until the server holds every one of them.
+        ctl = hs.control()
+
+        def delivered():
+            return sum(1 for r in rooms for e in ctl.events(r)
+                       if e.get("sender") == BOT and e.get("type") == "m.room.message")
+        wait_until(lambda: delivered() >= a.roundtrips + sent_q, 900, step=1.0,
+                   what="every reply delivered")
+        deliver_s = time.monotonic() - t0
+        time.sleep(2)  # the queue's deferred save and trim
         rss = proc_status(pid, "VmRSS")
         hwm = proc_status(pid, "VmHWM")
 
@@ -163,9 +175,10 @@ def main():
         print(f"  end-to-end round trip (patient sends -> reply synced), {n} samples:")
         print(f"    p50 {rtts[n // 2] * 1e3:.1f} ms   p99 {rtts[min(n - 1, int(n * 0.99))] * 1e3:.1f} ms")
         print(f"  load: {a.messages} messages sent in {send_s:.1f} s, all questions answered "
-              f"after {load_s:.1f} s")
-        print(f"  memory: RSS {rss0 / 1024:.1f} MB before, {rss / 1024:.1f} MB after "
-              f"{a.messages} messages (peak {hwm / 1024:.1f} MB)")
+              f"after {load_s:.1f} s, every reply on the server after {deliver_s:.1f} s")
+        print(f"  memory: RSS {rss0 / 1024:.1f} MB before, {rss_handed / 1024:.1f} MB when the "
+              f"last answer was queued, {rss / 1024:.1f} MB once all were delivered "
+              f"(peak {hwm / 1024:.1f} MB)")
         print(f"  idle: {idle_ms:.0f} ms of CPU in {a.idle:.0f} s waiting in a long-poll")
         if os.environ.get("FAQBOT", "").find("build-test") >= 0:
             print("  (a sanitizer build: figures are not representative)")
