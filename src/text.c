@@ -562,7 +562,7 @@ wordcat_get(const char *w, size_t len)
 		            W_STATEMENT);
 		wordcat_add("is are was were does do did can could should would will has have "
 		            "if about kind type types long much many else happens happened "
-		            "means mean causes exactly to",
+		            "means mean causes exactly to bother",
 		            W_AFTER_WH);
 		wordcat_add("and or but so then", W_CONJ);
 		wordcat_add(

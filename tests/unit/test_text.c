@@ -323,6 +323,8 @@ static const struct feat_case feat_cases[] = {
     {"Help!", 1, 0, 0},
     {"faqbot help", 1, 0, 1},
     {"Does anyone know if it spreads to the bones", 1, 0, 0},
+    {"they want to radiate my hip, if its everywhere why bother with one spot", 1, 0, 0},
+    {"why bother", 1, 0, 0},
     /* statements */
     {"just finished my 4th round of keytruda", 0, 0, 0},
     {"has been a rough day", 0, 0, 0},
@@ -331,6 +333,7 @@ static const struct feat_case feat_cases[] = {
     {"that is it for today.", 0, 0, 0},
     {"thank you all for the support", 0, 0, 0},
     {"I need help with nothing, just venting", 0, 0, 0},
+    {"i didnt bother going to the group today", 0, 0, 0},
     /* put to another member */
     {"how did your scan go Mike?", 1, 1, 0},
     {"Tom how are you feeling?", 1, 1, 0},
