@@ -237,7 +237,9 @@ cp_is_clause_break(uint32_t cp)
 {
 	return cp == '.' || cp == ',' || cp == ';' || cp == ':' || cp == '!' || cp == '\n' ||
 	       cp == '\r' || cp == 0x2014 || cp == 0x2013 || cp == 0x2026 || cp == 0x3002 ||
-	       cp == 0xff01 || cp == 0xff0c;
+	       cp == 0xff01 || cp == 0xff0c ||
+	       /* an emoji ends what came before it: "PD again 😞 whats next" */
+	       (cp >= 0x1f300 && cp <= 0x1faff) || (cp >= 0x2600 && cp <= 0x27bf);
 }
 
 char *
@@ -781,6 +783,37 @@ opens_clause(const struct text_norm *n, size_t i, size_t start)
 	return (n->tok[i].flags & TOK_CLAUSE_START) || (start > 0 && i == start);
 }
 
+/*
+ * After the mention at token at, a clause turns to the whole room ("does
+ * anyone know", "can I ask", "btw", "do X usually ...") and no "you"
+ * follows it.
+ */
+static int
+asks_the_room(const struct text_norm *n, size_t at)
+{
+	size_t i, s;
+
+	for (i = at + 1; i < n->ntok; i++) {
+		if (!(tok_is(n, i, "anyone") || tok_is(n, i, "anybody") || tok_is(n, i, "everyone") ||
+		      tok_is(n, i, "everybody") || tok_is(n, i, "btw") || tok_is(n, i, "usually") ||
+		      tok_is(n, i, "generally") || tok_is(n, i, "general") ||
+		      (tok_is(n, i, "ask") && tok_is(n, i - 1, "i") &&
+		       (tok_is(n, i - 2, "can") || tok_is(n, i - 2, "could") ||
+		        tok_is(n, i - 2, "may")))))
+			continue;
+		/* The clause holding the marker must not be the mention's own. */
+		for (s = i; s > at && !(n->tok[s].flags & TOK_CLAUSE_START); s--)
+			;
+		if (s == at)
+			continue;
+		for (s = i; s < n->ntok; s++)
+			if (tok_cat(n, s) & W_YOU)
+				return 0;
+		return 1;
+	}
+	return 0;
+}
+
 /* Step 5: does the message ask something, and of whom. */
 static void
 compute_features(const struct lexicon *lx, const char *const *bot_names, struct text_norm *n)
@@ -814,6 +847,18 @@ compute_features(const struct lexicon *lx, const char *const *bot_names, struct 
 		    (i + 2 >= n->ntok || (n->tok[i + 2].flags & TOK_QMARK)))
 			n->flags |= TEXT_QUESTION;
 		if ((cat & W_WH) && (tok_cat(n, i + 1) & W_AFTER_WH))
+			n->flags |= TEXT_QUESTION;
+		/* "... but why only there", "and how long": a wh-word after a conjunction asks. */
+		if ((cat & W_WH) && i > 0 && (tok_cat(n, i - 1) & W_CONJ) && i + 1 < n->ntok &&
+		    !(n->tok[i + 1].flags & TOK_QMARK))
+			n->flags |= TEXT_QUESTION;
+		/* "genuine q", "honest question", "dumb question": the writer says it asks. */
+		if ((tok_is(n, i, "q") || tok_is(n, i, "question") || tok_is(n, i, "qn")) && i > 0 &&
+		    (tok_is(n, i - 1, "quick") || tok_is(n, i - 1, "genuine") ||
+		     tok_is(n, i - 1, "honest") || tok_is(n, i - 1, "serious") ||
+		     tok_is(n, i - 1, "random") || tok_is(n, i - 1, "dumb") ||
+		     tok_is(n, i - 1, "stupid") || tok_is(n, i - 1, "silly") ||
+		     tok_is(n, i - 1, "general") || tok_is(n, i - 1, "newbie")))
 			n->flags |= TEXT_QUESTION;
 		/* Inversion anywhere: "... can it still be cured", "... is there a cure". */
 		if ((cat & W_AUX) && !opens_clause(n, i, start) &&
@@ -883,10 +928,15 @@ compute_features(const struct lexicon *lx, const char *const *bot_names, struct 
 	 * word that is not a known word, where a name is spoken to rather than
 	 * spoken of (see is_vocative).
 	 */
-	/* "@Mark did the onc agree?": a mention of someone who is not the bot. */
+	/*
+	 * "@Mark did the onc agree?": a mention of someone who is not the bot,
+	 * unless a later clause turns to the room with no "you" after it:
+	 * "@Bev so sorry hun. btw does anyone know what X means".
+	 */
 	for (i = 0; i < n->ntok; i++) {
 		if ((n->tok[i].flags & TOK_AT) && !is_bot_name(n, i, bot_names)) {
-			n->flags |= TEXT_TO_MEMBER;
+			if (!asks_the_room(n, i))
+				n->flags |= TEXT_TO_MEMBER;
 			return;
 		}
 	}

@@ -325,6 +325,15 @@ static const struct feat_case feat_cases[] = {
     {"Does anyone know if it spreads to the bones", 1, 0, 0},
     {"they want to radiate my hip, if its everywhere why bother with one spot", 1, 0, 0},
     {"why bother", 1, 0, 0},
+    {"scan shows PD again \xf0\x9f\x98\x9e whats usually next", 1, 0, 0},
+    {"they will radiate my hip but why only there", 1, 0, 0},
+    {"genuine q not being negative - once it spreads is a cure a real thing", 1, 0, 0},
+    /* a mention, then a clause to the whole room */
+    {"@Bev so sorry hun. btw does anyone know what oligometastatic means", 1, 0, 0},
+    {"@Rach thanks, can I ask, what is advanced cancer exactly", 1, 0, 0},
+    {"@Mark did the onc agree?", 1, 1, 0},
+    {"@Sue so sorry. does anyone at your hospital run trials?", 1, 1, 0},
+    {"@Sue does anyone know?", 1, 1, 0},
     /* statements */
     {"just finished my 4th round of keytruda", 0, 0, 0},
     {"has been a rough day", 0, 0, 0},
