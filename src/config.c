@@ -604,6 +604,9 @@ load_contacts(struct config *cfg, const struct json_doc *doc, const cJSON *obj,
 			}
 		}
 		x = cJSON_GetObjectItemCaseSensitive(loc, "verified");
+		/* lint's warning about the date points here */
+		json_doc_linecol(doc, x ? json_doc_offset(doc, x) : json_doc_key_offset(doc, loc),
+		                 &c.line, &c.col);
 		if (x != NULL) {
 			if (!cJSON_IsString(x) ||
 			    (c.verified = date_parse_days(x->valuestring)) < 0) {
@@ -1075,13 +1078,13 @@ config_check(const struct config *cfg, const char *file, long today, struct diag
 
 		if (c->verified < 0)
 			diag_add(
-			    diags, DIAG_WARNING, file, 0, 0,
+			    diags, DIAG_WARNING, file, c->line, c->col,
 			    "contacts for \"%s\" have no \"verified\" date: check the numbers for "
 			    "your region and set it",
 			    c->locale);
 		else if (today - c->verified > cfg->contacts_max_age_days)
 			diag_add(
-			    diags, DIAG_WARNING, file, 0, 0,
+			    diags, DIAG_WARNING, file, c->line, c->col,
 			    "contacts for \"%s\" were last verified %ld days ago (more than %ld): "
 			    "check the numbers and update \"verified\"",
 			    c->locale, today - c->verified, cfg->contacts_max_age_days);

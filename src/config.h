@@ -30,6 +30,7 @@ struct cfg_contacts {
 	char *crisis;     /* a crisis line */
 	char *moderators; /* how to reach the moderators */
 	long verified;    /* the day these were last checked (days since 1970), or -1 */
+	int line, col;    /* where "verified" (or the locale) is written; 0 for the defaults */
 };
 
 enum cfg_answer_mode {

@@ -668,6 +668,24 @@ test_check(void **state)
 		config_free(&c);
 		diag_list_free(&d);
 	}
+	/* The date warnings point at the date, or at the locale that has none. */
+	CHECK(load(&c, &d, cases[1].json) == 0, "dated contacts refused");
+	config_check(&c, "faqbot.json", date_parse_days("2026-01-01"), &d);
+	CHECK(d.n == 1 && d.d[0].line == 1 && d.d[0].col == 103,
+	      "an old date is reported at 1:103, not at %d:%d", d.n ? d.d[0].line : -1,
+	      d.n ? d.d[0].col : -1);
+	config_free(&c);
+	diag_list_free(&d);
+	CHECK(load(&c, &d,
+	           "{'contacts': {'en': {'emergency': '1', 'oncology': 'a', 'crisis': 'b',"
+	           " 'moderators': 'c'}}}") == 0,
+	      "undated contacts refused");
+	config_check(&c, "faqbot.json", date_parse_days("2026-01-01"), &d);
+	CHECK(d.n == 1 && d.d[0].line == 1 && d.d[0].col == 15,
+	      "a missing date is reported at the locale, 1:15, not at %d:%d",
+	      d.n ? d.d[0].line : -1, d.n ? d.d[0].col : -1);
+	config_free(&c);
+	diag_list_free(&d);
 	CHECK_END();
 }
 
