@@ -822,6 +822,12 @@ load_value(struct config *cfg, const struct json_doc *doc, const struct cfg_opti
 				          json_type_name(e));
 				return 1;
 			}
+			/* "" would name nobody, or match every name */
+			if (e->valuestring[strspn(e->valuestring, " \t\r\n")] == '\0') {
+				json_diag(doc, diags, DIAG_ERROR, e,
+				          "an entry of %s must not be empty", o->name);
+				return 1;
+			}
 			strlist_add(f, e->valuestring);
 		}
 		if (((struct strlist *)f)->n < (size_t)o->min ||

@@ -340,6 +340,10 @@ static const struct {
                                      "64 entries"},
     {"{'match': {'bot_names': ['a', 3]}}", "faqbot.json:1:31: error: an entry of "
                                            "match.bot_names must be a string, not a number"},
+    {"{'match': {'bot_names': ['faqbot', '']}}", "faqbot.json:1:36: error: an entry of "
+                                                 "match.bot_names must not be empty"},
+    {"{'irc': {'channels': [' ']}}", "faqbot.json:1:23: error: an entry of "
+                                     "irc.channels must not be empty"},
     {"{'transport': 'xmpp'}", "faqbot.json:1:15: error: transport must be \"matrix\", \"irc\" "
                               "or a list of them"},
     {"{'transport': ['matrix', 'xmpp']}", "faqbot.json:1:26: error: transport must be "
