@@ -564,7 +564,7 @@ wordcat_get(const char *w, size_t len)
 		            W_STATEMENT);
 		wordcat_add("is are was were does do did can could should would will has have "
 		            "if about kind type types long much many else happens happened "
-		            "means mean causes exactly to bother",
+		            "means mean causes exactly to bother comes come next now then",
 		            W_AFTER_WH);
 		wordcat_add("and or but so then", W_CONJ);
 		wordcat_add(
@@ -846,7 +846,11 @@ compute_features(const struct lexicon *lx, const char *const *bot_names, struct 
 		if (tok_is(n, i, "or") && (tok_is(n, i + 1, "not") || tok_is(n, i + 1, "no")) &&
 		    (i + 2 >= n->ntok || (n->tok[i + 2].flags & TOK_QMARK)))
 			n->flags |= TEXT_QUESTION;
-		if ((cat & W_WH) && (tok_cat(n, i + 1) & W_AFTER_WH))
+		/* ... but not a relative pronoun: "which is annoying", "my friend who is a nurse". */
+		if ((cat & W_WH) && (tok_cat(n, i + 1) & W_AFTER_WH) &&
+		    (opens_clause(n, i, start) ||
+		     !(tok_is(n, i, "which") || tok_is(n, i, "who") || tok_is(n, i, "whose") ||
+		       tok_is(n, i, "whom"))))
 			n->flags |= TEXT_QUESTION;
 		/* "... but why only there", "and how long": a wh-word after a conjunction asks. */
 		if ((cat & W_WH) && i > 0 && (tok_cat(n, i - 1) & W_CONJ) && i + 1 < n->ntok &&

@@ -325,6 +325,8 @@ static const struct feat_case feat_cases[] = {
     {"Does anyone know if it spreads to the bones", 1, 0, 0},
     {"they want to radiate my hip, if its everywhere why bother with one spot", 1, 0, 0},
     {"why bother", 1, 0, 0},
+    {"if the immunotherapy stops working what comes after that", 1, 0, 0},
+    {"chemo or radiation, which is better", 1, 0, 0},
     {"scan shows PD again \xf0\x9f\x98\x9e whats usually next", 1, 0, 0},
     {"they will radiate my hip but why only there", 1, 0, 0},
     {"genuine q not being negative - once it spreads is a cure a real thing", 1, 0, 0},
@@ -343,6 +345,8 @@ static const struct feat_case feat_cases[] = {
     {"thank you all for the support", 0, 0, 0},
     {"I need help with nothing, just venting", 0, 0, 0},
     {"i didnt bother going to the group today", 0, 0, 0},
+    {"the oncologist is away till the 20th which is annoying", 0, 0, 0},
+    {"my friend who is a nurse came with me", 0, 0, 0},
     /* put to another member */
     {"how did your scan go Mike?", 1, 1, 0},
     {"Tom how are you feeling?", 1, 1, 0},
