@@ -597,7 +597,7 @@ json_doc_key_offset(const struct json_doc *doc, const cJSON *item)
 	return p->key != (size_t)-1 ? p->key : p->value;
 }
 
-static void
+__attribute__((format(printf, 5, 0))) static void
 json_vdiag(const struct json_doc *doc, struct diag_list *diags, enum diag_severity sev, size_t off,
            const char *fmt, va_list ap)
 {
