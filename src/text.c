@@ -523,6 +523,10 @@ enum {
 	W_GOVERNS = 1 << 12,       /* about, the, my ...: a name right after it is spoken of */
 	W_PARTICLE_VERB = 1 << 13, /* get, hold ...: the "on" after it is no preposition */
 	W_DAYTIME = 1 << 14,       /* morning ...: a greeting only as "(good) morning" */
+	W_RELATIVE = 1 << 15,      /* which, who ...: mid-sentence, maybe a relative pronoun */
+	W_QUESTION = 1 << 16,      /* question, q: "genuine q" */
+	W_QUESTION_KIND = 1 << 17, /* quick, honest ...: the word before "question" */
+	W_TO_ROOM = 1 << 18,       /* anyone, btw, usually ...: turns to the whole room */
 };
 
 static struct smap wordcat;
@@ -595,6 +599,12 @@ wordcat_get(const char *w, size_t len)
 		            "congrats congratulations dear bye sorry hugs",
 		            W_GREETING);
 		wordcat_add("morning afternoon evening night", W_DAYTIME);
+		wordcat_add("which who whose whom", W_RELATIVE);
+		wordcat_add("question q qn", W_QUESTION);
+		wordcat_add("quick genuine honest serious random dumb stupid silly general newbie",
+		            W_QUESTION_KIND);
+		wordcat_add("anyone anybody everyone everybody btw usually generally general",
+		            W_TO_ROOM);
 		/*
 		 * Prepositions, determiners, conjunctions and the verbs of taking or
 		 * asking about a treatment want an object, and a title comes before
@@ -794,9 +804,7 @@ asks_the_room(const struct text_norm *n, size_t at)
 	size_t i, s;
 
 	for (i = at + 1; i < n->ntok; i++) {
-		if (!(tok_is(n, i, "anyone") || tok_is(n, i, "anybody") || tok_is(n, i, "everyone") ||
-		      tok_is(n, i, "everybody") || tok_is(n, i, "btw") || tok_is(n, i, "usually") ||
-		      tok_is(n, i, "generally") || tok_is(n, i, "general") ||
+		if (!((tok_cat(n, i) & W_TO_ROOM) ||
 		      (tok_is(n, i, "ask") && tok_is(n, i - 1, "i") &&
 		       (tok_is(n, i - 2, "can") || tok_is(n, i - 2, "could") ||
 		        tok_is(n, i - 2, "may")))))
@@ -848,21 +856,14 @@ compute_features(const struct lexicon *lx, const char *const *bot_names, struct 
 			n->flags |= TEXT_QUESTION;
 		/* ... but not a relative pronoun: "which is annoying", "my friend who is a nurse". */
 		if ((cat & W_WH) && (tok_cat(n, i + 1) & W_AFTER_WH) &&
-		    (opens_clause(n, i, start) ||
-		     !(tok_is(n, i, "which") || tok_is(n, i, "who") || tok_is(n, i, "whose") ||
-		       tok_is(n, i, "whom"))))
+		    (!(cat & W_RELATIVE) || opens_clause(n, i, start)))
 			n->flags |= TEXT_QUESTION;
 		/* "... but why only there", "and how long": a wh-word after a conjunction asks. */
 		if ((cat & W_WH) && i > 0 && (tok_cat(n, i - 1) & W_CONJ) && i + 1 < n->ntok &&
 		    !(n->tok[i + 1].flags & TOK_QMARK))
 			n->flags |= TEXT_QUESTION;
 		/* "genuine q", "honest question", "dumb question": the writer says it asks. */
-		if ((tok_is(n, i, "q") || tok_is(n, i, "question") || tok_is(n, i, "qn")) && i > 0 &&
-		    (tok_is(n, i - 1, "quick") || tok_is(n, i - 1, "genuine") ||
-		     tok_is(n, i - 1, "honest") || tok_is(n, i - 1, "serious") ||
-		     tok_is(n, i - 1, "random") || tok_is(n, i - 1, "dumb") ||
-		     tok_is(n, i - 1, "stupid") || tok_is(n, i - 1, "silly") ||
-		     tok_is(n, i - 1, "general") || tok_is(n, i - 1, "newbie")))
+		if ((cat & W_QUESTION) && i > 0 && (tok_cat(n, i - 1) & W_QUESTION_KIND))
 			n->flags |= TEXT_QUESTION;
 		/* Inversion anywhere: "... can it still be cured", "... is there a cure". */
 		if ((cat & W_AUX) && !opens_clause(n, i, start) &&
