@@ -147,7 +147,13 @@ check_name(const char *name, size_t n)
 	response_render_markdown(esc, &out);
 	if (!tags_safe(out.html))
 		abort();
-	if (name_checkable(want, k) && strcmp(out.plain, want) != 0)
+	/*
+	 * Only for a name that was valid UTF-8: dropping bidi controls from
+	 * invalid bytes here could join the bytes around them into a new one
+	 * ("\xe2\x80" + U+202C + "\xac"), where the escape first replaces the
+	 * invalid bytes and so keeps no bidi control at all.
+	 */
+	if (text_utf8_valid(name, n) && name_checkable(want, k) && strcmp(out.plain, want) != 0)
 		abort(); /* the name was read as Markdown */
 	rendered_free(&out);
 	free(want);
