@@ -15,6 +15,7 @@
 #define RESPONSE_MAX_BODY   4000 /* bytes; a chat answer is much shorter */
 #define RESPONSE_WARN_WORDS 180  /* words; longer does not fit a chat window */
 #define NAME_MAX_BYTES      64   /* a display name longer than this is cut */
+#define SECTION_MAX_DEPTH   8    /* {{#NAME}} sections inside sections */
 
 /* The header keys, in the order the docs list them. */
 enum header_key {
@@ -111,46 +112,115 @@ valid_id(const char *s)
 	return 1;
 }
 
-/* Checks the placeholders of the body; returns the number of errors. */
+/* Is the n bytes at name a placeholder a response may use? */
 static int
-check_placeholders(const char *file, const char *text, size_t body_off, const char *body,
-                   struct diag_list *diags)
+known_placeholder(const char *name, size_t n)
 {
 	static const char *const known[] = {"name",
 	                                    "contacts.emergency",
 	                                    "contacts.oncology",
 	                                    "contacts.crisis",
+	                                    "contacts.crisis_text",
 	                                    "contacts.moderators",
 	                                    NULL};
-	const char *p = body, *close;
 	const char *const *k;
-	size_t n;
-	int errors = 0;
+
+	for (k = known; *k; k++)
+		if (strlen(*k) == n && memcmp(*k, name, n) == 0)
+			return 1;
+	return n > 8 && memcmp(name, "capture.", 8) == 0;
+}
+
+/*
+ * Checks the placeholders and sections of the body; returns the number of
+ * errors. A section ({{#NAME}}...{{/NAME}}, or {{^NAME}} for its opposite)
+ * must name a known placeholder and be closed, in order, at most
+ * SECTION_MAX_DEPTH deep.
+ */
+static int
+check_placeholders(const char *file, const char *text, size_t body_off, const char *body,
+                   struct diag_list *diags)
+{
+	struct {
+		const char *name; /* in body */
+		size_t n;
+		const char *at; /* the opening tag */
+	} open[SECTION_MAX_DEPTH];
+	const char *p = body, *close, *name;
+	size_t n, depth = 0, i;
+	int errors = 0, line, col;
+	char sigil;
 
 	while ((p = strstr(p, "{{")) != NULL) {
+		size_t at = body_off + (size_t)(p - body);
+
 		close = strstr(p + 2, "}}");
 		if (close == NULL || memchr(p + 2, '\n', (size_t)(close - p - 2)) != NULL) {
-			diag_add_at(diags, DIAG_ERROR, file, text, body_off + (size_t)(p - body),
+			diag_add_at(diags, DIAG_ERROR, file, text, at,
 			            "\"{{\" without a closing \"}}\" on the same line");
 			errors++;
 			p += 2;
 			continue;
 		}
-		n = (size_t)(close - p - 2);
-		for (k = known; *k; k++)
-			if (strlen(*k) == n && memcmp(*k, p + 2, n) == 0)
-				break;
-		if (*k == NULL && !(n > 8 && memcmp(p + 2, "capture.", 8) == 0)) {
+		name = p + 2;
+		n = (size_t)(close - name);
+		sigil = n > 0 && strchr("#^/", name[0]) != NULL ? name[0] : '\0';
+		if (sigil) {
+			name++;
+			n--;
+		}
+		if (!known_placeholder(name, n)) {
 			diag_add_at(
-			    diags, DIAG_ERROR, file, text, body_off + (size_t)(p - body),
+			    diags, DIAG_ERROR, file, text, at,
 			    "unknown placeholder {{%.*s}} (known: {{name}}, "
-			    "{{contacts.emergency}}, "
-			    "{{contacts.oncology}}, {{contacts.crisis}}, {{contacts.moderators}}, "
-			    "{{capture.NAME}})",
-			    (int)(n > 40 ? 40 : n), p + 2);
+			    "{{contacts.emergency}}, {{contacts.oncology}}, {{contacts.crisis}}, "
+			    "{{contacts.crisis_text}}, {{contacts.moderators}}, "
+			    "{{capture.NAME}}; {{#NAME}}...{{/NAME}} shows text only when NAME "
+			    "has a value, {{^NAME}}...{{/NAME}} only when it has none)",
+			    (int)(close - p - 2 > 40 ? 40 : close - p - 2), p + 2);
 			errors++;
+		} else if (sigil == '#' || sigil == '^') {
+			if (depth == SECTION_MAX_DEPTH) {
+				diag_add_at(diags, DIAG_ERROR, file, text, at,
+				            "sections nested more than %d deep", SECTION_MAX_DEPTH);
+				errors++;
+			} else {
+				open[depth].name = name;
+				open[depth].n = n;
+				open[depth].at = p;
+				depth++;
+			}
+		} else if (sigil == '/') {
+			if (depth == 0) {
+				diag_add_at(diags, DIAG_ERROR, file, text, at,
+				            "{{/%.*s}} closes no section", (int)(n > 40 ? 40 : n),
+				            name);
+				errors++;
+			} else {
+				depth--;
+				if (open[depth].n != n || memcmp(open[depth].name, name, n) != 0) {
+					diag_offset_to_linecol(
+					    text, body_off + (size_t)(open[depth].at - body), &line,
+					    &col);
+					diag_add_at(
+					    diags, DIAG_ERROR, file, text, at,
+					    "{{/%.*s}} closes the section {{%c%.*s}} opened on "
+					    "line %d",
+					    (int)(n > 40 ? 40 : n), name, open[depth].at[2],
+					    (int)(open[depth].n > 40 ? 40 : open[depth].n),
+					    open[depth].name, line);
+					errors++;
+				}
+			}
 		}
 		p = close + 2;
+	}
+	for (i = 0; i < depth; i++) {
+		diag_add_at(diags, DIAG_ERROR, file, text, body_off + (size_t)(open[i].at - body),
+		            "{{%c%.*s}} is not closed (add {{/%.*s}})", open[i].at[2],
+		            (int)(open[i].n > 40 ? 40 : open[i].n), open[i].name,
+		            (int)(open[i].n > 40 ? 40 : open[i].n), open[i].name);
+		errors++;
 	}
 	return errors;
 }
@@ -596,6 +666,8 @@ placeholder_value(const char *name, size_t n, const struct render_vars *v, int *
 			return v->contacts.oncology;
 		if (n == 6 && memcmp(name, "crisis", 6) == 0)
 			return v->contacts.crisis;
+		if (n == 11 && memcmp(name, "crisis_text", 11) == 0)
+			return v->contacts.crisis_text;
 		if (n == 10 && memcmp(name, "moderators", 10) == 0)
 			return v->contacts.moderators;
 		return NULL;
@@ -656,18 +728,116 @@ vanish(struct buf *out, const char *p)
 	return p;
 }
 
-/* Fills the placeholders of md into out. */
+/*
+ * Whether placeholder name (n bytes) has a value to show: set, and not
+ * empty once escaped (a display name of blanks is none).
+ */
+static int
+placeholder_present(const char *name, size_t n, const struct render_vars *v)
+{
+	const char *val;
+	char *esc;
+	int escape, present;
+
+	val = placeholder_value(name, n, v, &escape);
+	if (val == NULL || val[0] == '\0')
+		return 0;
+	if (!escape)
+		return 1;
+	response_md_escape(val, NAME_MAX_BYTES * 2, &esc);
+	present = esc[0] != '\0';
+	free(esc);
+	return present;
+}
+
+/*
+ * Whether the tag from open to end (just past its "}}") stands alone on
+ * its line of md: only blanks before it on the line and after it up to the
+ * line's end. Then *next is the start of the following line (or the end).
+ */
+static int
+standalone(const char *md, const char *open, const char *end, const char **next)
+{
+	const char *p;
+
+	for (p = open; p > md && (p[-1] == ' ' || p[-1] == '\t'); p--)
+		;
+	if (p > md && p[-1] != '\n')
+		return 0;
+	for (p = end; *p == ' ' || *p == '\t' || *p == '\r'; p++)
+		;
+	if (*p == '\n')
+		p++;
+	else if (*p != '\0')
+		return 0;
+	*next = p;
+	return 1;
+}
+
+/*
+ * p is just past the tag that opened the section name (n bytes) in md;
+ * returns where the text goes on after the tag that closes it (and after
+ * that tag's line when it stands alone), or the end of md when nothing
+ * closes it.
+ */
+static const char *
+skip_section(const char *md, const char *p, const char *name, size_t n)
+{
+	const char *open, *close, *next;
+	size_t depth = 0;
+
+	while ((open = strstr(p, "{{")) != NULL && (close = strstr(open + 2, "}}")) != NULL) {
+		p = close + 2;
+		if ((size_t)(close - open - 3) != n || memcmp(open + 3, name, n) != 0)
+			continue;
+		if (open[2] == '#' || open[2] == '^') {
+			depth++;
+		} else if (open[2] == '/') {
+			if (depth-- > 0)
+				continue;
+			return standalone(md, open, p, &next) ? next : p;
+		}
+	}
+	return md + strlen(md);
+}
+
+/* Drops the blanks that out ends with (those of a line that only held a tag). */
+static void
+drop_blank_tail(struct buf *out)
+{
+	while (out->len > 0 && (out->data[out->len - 1] == ' ' || out->data[out->len - 1] == '\t'))
+		out->data[--out->len] = '\0';
+}
+
+/*
+ * Fills the placeholders and sections of md into out. A section shows its
+ * text when its placeholder has a value ({{#NAME}}) or has none ({{^NAME}});
+ * a tag alone on its line takes the line with it.
+ */
 static void
 fill(const char *md, const struct render_vars *v, struct buf *out)
 {
-	const char *p = md, *open, *close, *val;
+	const char *p = md, *open, *close, *val, *name, *next;
 	char *esc;
 	int escape;
+	size_t n;
 
 	while ((open = strstr(p, "{{")) != NULL && (close = strstr(open + 2, "}}")) != NULL) {
 		buf_append(out, p, (size_t)(open - p));
-		val = placeholder_value(open + 2, (size_t)(close - open - 2), v, &escape);
+		name = open + 2;
+		n = (size_t)(close - name);
 		p = close + 2;
+		if (n > 0 && strchr("#^/", name[0]) != NULL) {
+			if (standalone(md, open, p, &next)) {
+				drop_blank_tail(out);
+				p = next;
+			}
+			if (name[0] != '/' &&
+			    placeholder_present(name + 1, n - 1, v) != (name[0] == '#'))
+				p = skip_section(md, p, name + 1, n - 1);
+			continue;
+		}
+		val = placeholder_value(name, n, v, &escape);
 		esc = NULL;
 		if (val != NULL && escape) {
 			/* What is left after escaping decides: a name of blanks is none. */
@@ -892,6 +1062,7 @@ response_check(const struct response *r, double max_grade, long today, struct di
 	v.contacts.emergency = "the number";
 	v.contacts.oncology = "the number";
 	v.contacts.crisis = "the number";
+	v.contacts.crisis_text = "the number";
 	v.contacts.moderators = "the moderators";
 	response_render(r, &v, &out);
 	grade = text_reading_grade(out.plain, strlen(out.plain));

@@ -5,7 +5,9 @@
  * not expired is ever sent, unless the admin allows drafts for a demo.
  *
  * Rendering fills a few placeholders ({{name}}, {{contacts.*}},
- * {{capture.NAME}}), escaping everything a user supplied, and produces
+ * {{capture.NAME}}) and sections ({{#NAME}}...{{/NAME}}: shown only when
+ * NAME has a value; {{^NAME}}: only when it has none), escaping everything
+ * a user supplied, and produces
  * plain text and HTML (with cmark, in its safe mode), with the disclaimer
  * appended to medical answers by the engine.
  */
@@ -57,10 +59,11 @@ enum response_use {
 
 /* Contacts filled into {{contacts.*}}; Markdown written by the admin. */
 struct response_contacts {
-	const char *emergency;  /* the local emergency number */
-	const char *oncology;   /* the oncology team's urgent line */
-	const char *crisis;     /* a crisis line */
-	const char *moderators; /* how to reach the moderators */
+	const char *emergency;   /* the local emergency number */
+	const char *oncology;    /* the oncology team's urgent line */
+	const char *crisis;      /* a crisis line */
+	const char *crisis_text; /* a crisis text line, or NULL/"" when there is none */
+	const char *moderators;  /* how to reach the moderators */
 };
 
 struct render_vars {

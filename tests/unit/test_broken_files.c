@@ -353,7 +353,24 @@ static const struct broken_case cases[] = {
      "---\nid: b\ntype: info\n---\nHello.\n\nThank you {{nmae}}, and bye.\n", .raw = 1,
      .want = {"responses/b.md:7:11: error: unknown placeholder {{nmae}} (known: {{name}}, "
               "{{contacts.emergency}}, {{contacts.oncology}}, {{contacts.crisis}}, "
-              "{{contacts.moderators}}, {{capture.NAME}})"}},
+              "{{contacts.crisis_text}}, {{contacts.moderators}}, {{capture.NAME}}; *"}},
+    {"a section of an unknown placeholder", "responses/b.md",
+     "---\nid: b\ntype: info\n---\nHi.{{#contacts.sms}} Text us.{{/contacts.sms}}\n", .raw = 1,
+     .want = {"responses/b.md:5:4: error: unknown placeholder {{#contacts.sms}} *",
+              "responses/b.md:5:30: error: unknown placeholder {{/contacts.sms}} *"}},
+    {"a section not closed", "responses/b.md",
+     "---\nid: b\ntype: info\n---\nCall.\n{{#contacts.crisis_text}}\nText "
+     "{{contacts.crisis_text}}.\n",
+     .raw = 1,
+     .want = {"responses/b.md:6:1: error: {{#contacts.crisis_text}} is not closed (add "
+              "{{/contacts.crisis_text}})"}},
+    {"a section closed by another name", "responses/b.md",
+     "---\nid: b\ntype: info\n---\n{{#name}}Hi {{name}}.\n{{/contacts.crisis}}\n", .raw = 1,
+     .want = {"responses/b.md:6:1: error: {{/contacts.crisis}} closes the section {{#name}} "
+              "opened on line 5"}},
+    {"a section closed twice", "responses/b.md",
+     "---\nid: b\ntype: info\n---\n{{^name}}Hello.{{/name}}{{/name}}\n", .raw = 1,
+     .want = {"responses/b.md:5:25: error: {{/name}} closes no section"}},
     {"a placeholder not closed", "responses/b.md",
      "---\nid: b\ntype: info\n---\nCall {{contacts.crisis now.\n", .raw = 1,
      .want = {"responses/b.md:5:6: error: \"{{\" without a closing \"}}\" on the same line"}},

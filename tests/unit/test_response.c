@@ -380,6 +380,77 @@ test_render_table(void **state)
 	CHECK_END();
 }
 
+/* Sections: text shown only when a placeholder has a value, or has none. */
+struct section_case {
+	const char *name;
+	const char *body;
+	const char *user;        /* {{name}} */
+	const char *crisis_text; /* {{contacts.crisis_text}} */
+	const char *markdown;    /* what the body must fill to */
+};
+
+static const struct section_case section_cases[] = {
+    {"inline, with a value",
+     "Call 1.{{#contacts.crisis_text}} Or text {{contacts.crisis_text}}."
+     "{{/contacts.crisis_text}} Bye.",
+     NULL, "SHOUT to 85258", "Call 1. Or text SHOUT to 85258. Bye."},
+    {"inline, without a value",
+     "Call 1.{{#contacts.crisis_text}} Or text "
+     "{{contacts.crisis_text}}.{{/contacts.crisis_text}} Bye.",
+     NULL, NULL, "Call 1. Bye."},
+    {"an empty value is none", "A{{#contacts.crisis_text}}B{{/contacts.crisis_text}}C", NULL, "",
+     "AC"},
+    {"inverted, without a value", "A{{^contacts.crisis_text}}B{{/contacts.crisis_text}}C", NULL,
+     NULL, "ABC"},
+    {"inverted, with a value", "A{{^contacts.crisis_text}}B{{/contacts.crisis_text}}C", NULL, "x",
+     "AC"},
+    {"tags alone on their lines take their lines",
+     "Call 1.\n{{#contacts.crisis_text}}\n"
+     "Text {{contacts.crisis_text}}.\n{{/contacts.crisis_text}}\nBye.",
+     NULL, "9", "Call 1.\nText 9.\nBye."},
+    {"and so does a section that is left out",
+     "Call 1.\n  {{#contacts.crisis_text}}  \n"
+     "Text {{contacts.crisis_text}}.\n{{/contacts.crisis_text}}\n\nBye.",
+     NULL, NULL, "Call 1.\n\nBye."},
+    {"a tag with words on its line keeps the line", "Hi {{#name}}{{name}}{{/name}}\nBye.", "Sam",
+     NULL, "Hi Sam\nBye."},
+    {"a name of blanks is no name", "{{#name}}Dear {{name}}, {{/name}}hello.", "   ", NULL,
+     "hello."},
+    {"nested sections",
+     "{{#name}}A{{#contacts.crisis_text}}B{{/contacts.crisis_text}}C"
+     "{{/name}}D",
+     "Sam", NULL, "ACD"},
+    {"the same name nested", "{{^name}}A{{^name}}B{{/name}}C{{/name}}D", NULL, NULL, "ABCD"},
+    {"the same name nested, left out", "{{#name}}A{{#name}}B{{/name}}C{{/name}}D", NULL, NULL, "D"},
+    {"an escaped value decides", "{{#name}}x{{/name}}y", "**", NULL, "xy"},
+};
+
+static void
+test_sections(void **state)
+{
+	struct response r;
+	struct render_vars v;
+	struct rendered out;
+	size_t i;
+
+	(void)state;
+	check_begin();
+	for (i = 0; i < NELEM(section_cases); i++) {
+		const struct section_case *c = &section_cases[i];
+
+		memset(&r, 0, sizeof(r));
+		memset(&v, 0, sizeof(v));
+		r.body = (char *)c->body;
+		r.type = RESPONSE_SAFETY;
+		v.name = c->user;
+		v.contacts.crisis_text = c->crisis_text;
+		response_render(&r, &v, &out);
+		CHECK_STR(out.markdown, c->markdown, c->name);
+		rendered_free(&out);
+	}
+	CHECK_END();
+}
+
 /* A hostile value (display name or captured words) and what it must look like. */
 struct escape_case {
 	const char *name;
@@ -587,6 +658,7 @@ main(void)
 	    cmocka_unit_test(test_find_locale),
 	    cmocka_unit_test(test_check),
 	    cmocka_unit_test(test_render_table),
+	    cmocka_unit_test(test_sections),
 	    cmocka_unit_test(test_escaping),
 	    cmocka_unit_test(test_escaping_bytes),
 	    cmocka_unit_test(test_body_html_not_passed),
