@@ -66,6 +66,7 @@ fill_vars(const struct config *cfg, const struct cfg_room *room, const char *nam
 		v->contacts.emergency = c->emergency;
 		v->contacts.oncology = c->oncology;
 		v->contacts.crisis = c->crisis;
+		v->contacts.crisis_text = c->crisis_text;
 		v->contacts.moderators = c->moderators;
 	}
 	v->disclaimer = room && room->disclaimer ? room->disclaimer : cfg->disclaimer;

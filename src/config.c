@@ -91,7 +91,8 @@ static const struct cfg_option options[] = {
      O(fallback), NULL, NULL, "reply when the bot was addressed but found no answer (Markdown)"},
 
     {"contacts", CFG_CONTACTS, 0, 0, NULL, O(contacts), NULL, NULL,
-     "per locale: emergency, oncology, crisis, moderators, verified (YYYY-MM-DD)"},
+     "per locale: emergency, oncology, crisis, moderators, crisis_text (optional), verified "
+     "(YYYY-MM-DD)"},
     {"safety.contacts_max_age_days", CFG_INT, 1, 3650, "180", O(contacts_max_age_days), NULL, NULL,
      "lint warns when contacts were verified longer ago than this"},
     {"safety.alert_notice", CFG_STRING, 0, 500,
@@ -294,6 +295,7 @@ contacts_free(struct config *cfg)
 		free(cfg->contacts[i].emergency);
 		free(cfg->contacts[i].oncology);
 		free(cfg->contacts[i].crisis);
+		free(cfg->contacts[i].crisis_text);
 		free(cfg->contacts[i].moderators);
 	}
 	free(cfg->contacts);
@@ -327,8 +329,11 @@ contacts_default(struct config *cfg)
 	cfg->contacts[0].emergency = xstrdup("your local emergency number (for example 112 in "
 	                                     "Europe, 911 in the US and Canada, 999 in the UK)");
 	cfg->contacts[0].oncology = xstrdup("your oncology team's urgent or 24-hour line");
-	cfg->contacts[0].crisis = xstrdup("a crisis line (for example 988 in the US, or "
-	                                  "Samaritans on 116 123 in the UK and Ireland)");
+	cfg->contacts[0].crisis = xstrdup("a crisis line, for example 988 in the US and Canada "
+	                                  "(call or text), or Samaritans on 116 123 in the UK "
+	                                  "and Ireland");
+	cfg->contacts[0].crisis_text = xstrdup("988 in the US and Canada, or SHOUT to 85258 in "
+	                                       "the UK");
 	cfg->contacts[0].moderators = xstrdup("the moderators of this room");
 	cfg->contacts[0].verified = -1;
 }
@@ -555,8 +560,9 @@ static int
 load_contacts(struct config *cfg, const struct json_doc *doc, const cJSON *obj,
               struct diag_list *diags)
 {
-	static const char *const keys[] = {"emergency", "oncology", "crisis", "moderators",
-	                                   "verified",  "comment",  NULL};
+	/* The first four are required, in the order of the loop below. */
+	static const char *const keys[] = {"emergency",   "oncology", "crisis",  "moderators",
+	                                   "crisis_text", "verified", "comment", NULL};
 	const cJSON *loc, *x;
 	int errors = 0;
 	size_t i;
@@ -602,6 +608,19 @@ load_contacts(struct config *cfg, const struct json_doc *doc, const cJSON *obj,
 			} else {
 				*dst = xstrdup(x->valuestring);
 			}
+		}
+		/* Optional: a locale without a text line leaves it out. */
+		x = cJSON_GetObjectItemCaseSensitive(loc, "crisis_text");
+		if (x == NULL) {
+			c.crisis_text = xstrdup("");
+		} else if (!cJSON_IsString(x) || x->valuestring[0] == '\0') {
+			json_diag(doc, diags, DIAG_ERROR, x,
+			          "\"crisis_text\" must be a non-empty string (leave it out when "
+			          "there is no crisis text line)");
+			errors++;
+			c.crisis_text = xstrdup("");
+		} else {
+			c.crisis_text = xstrdup(x->valuestring);
 		}
 		x = cJSON_GetObjectItemCaseSensitive(loc, "verified");
 		/* lint's warning about the date points here */

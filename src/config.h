@@ -24,13 +24,14 @@ struct strlist {
 
 /* Emergency and crisis contacts for one locale. */
 struct cfg_contacts {
-	char *locale;     /* "en", "de", ... */
-	char *emergency;  /* the local emergency number, in words */
-	char *oncology;   /* the oncology team's urgent line */
-	char *crisis;     /* a crisis line */
-	char *moderators; /* how to reach the moderators */
-	long verified;    /* the day these were last checked (days since 1970), or -1 */
-	int line, col;    /* where "verified" (or the locale) is written; 0 for the defaults */
+	char *locale;      /* "en", "de", ... */
+	char *emergency;   /* the local emergency number, in words */
+	char *oncology;    /* the oncology team's urgent line */
+	char *crisis;      /* a crisis line: what follows "call" */
+	char *crisis_text; /* a crisis line taking texts (after "text"), or "" */
+	char *moderators;  /* how to reach the moderators */
+	long verified;     /* the day these were last checked (days since 1970), or -1 */
+	int line, col;     /* where "verified" (or the locale) is written; 0 for the defaults */
 };
 
 enum cfg_answer_mode {

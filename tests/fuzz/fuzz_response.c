@@ -195,6 +195,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		v.contacts.emergency = c->emergency;
 		v.contacts.oncology = c->oncology;
 		v.contacts.crisis = c->crisis;
+		/* Both ways a locale can be: with a text line and without. */
+		v.contacts.crisis_text = (len & 1) ? c->crisis_text : NULL;
 		v.contacts.moderators = c->moderators;
 		v.disclaimer = cfg.disclaimer;
 		v.footer = r.status == RESPONSE_DRAFT ? cfg.draft_notice : NULL;

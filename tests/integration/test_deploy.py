@@ -186,6 +186,9 @@ class ExampleConfig(unittest.TestCase):
         en = cfg["contacts"]["en"]
         for k in ("emergency", "oncology", "crisis", "moderators", "verified"):
             self.assertTrue(en.get(k), k)
+        # optional, but the example shows it and says what it is for
+        self.assertTrue(en.get("crisis_text"), "crisis_text")
+        self.assertIn("crisis_text", en["comment"])
         self.assertRegex(en["verified"], r"^\d{4}-\d{2}-\d{2}$")
         self.assertIn("verified", cfg["_contacts"])
         self.assertIn("region", cfg["_contacts"])

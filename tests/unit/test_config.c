@@ -94,8 +94,11 @@ test_defaults(void **state)
 	en = config_contacts(&c, "en");
 	CHECK(en != NULL && c.ncontacts == 1 && strcmp(en->locale, "en") == 0, "contacts for en");
 	if (en) {
-		CHECK(en->emergency[0] && en->oncology[0] && en->crisis[0] && en->moderators[0],
+		CHECK(en->emergency[0] && en->oncology[0] && en->crisis[0] && en->moderators[0] &&
+		          en->crisis_text[0],
 		      "every default contact is filled");
+		CHECK(has(en->crisis, "988 in the US and Canada (call or text)"),
+		      "the default crisis line says 988 takes texts: %s", en->crisis);
 		CHECK(en->verified == -1, "default contacts are not verified");
 	}
 	CHECK(config_contacts(&c, "de") == en, "other locales fall back to en");
@@ -176,6 +179,9 @@ chk_contacts(const struct config *c)
 	CHECK(de && de->verified == date_parse_days("2026-01-15"), "verified date");
 	CHECK(fr && strcmp(fr->locale, "en") == 0, "fr falls back to en");
 	CHECK(fr && fr->verified == -1, "en has no verified date");
+	/* crisis_text is optional: given for de, left out for en */
+	CHECK(de && strcmp(de->crisis_text, "0800 111 0 111 per SMS") == 0, "de's crisis_text");
+	CHECK(fr && fr->crisis_text && fr->crisis_text[0] == '\0', "en has no crisis_text");
 }
 
 static void
@@ -246,8 +252,8 @@ static const struct {
     {"contacts",
      "{'contacts': {'en': {'emergency': '999', 'oncology': 'the ward', 'crisis': '116 123',"
      " 'moderators': 'the mods'}, 'de': {'emergency': '112', 'oncology': 'die Station',"
-     " 'crisis': '0800 111 0 111', 'moderators': 'die Moderatoren', 'verified': "
-     "'2026-01-15'}}}",
+     " 'crisis': '0800 111 0 111', 'crisis_text': '0800 111 0 111 per SMS',"
+     " 'moderators': 'die Moderatoren', 'verified': '2026-01-15'}}}",
      chk_contacts},
     {"contacts without en",
      "{'contacts': {'de': {'emergency': '112', 'oncology': 'x', 'crisis': 'y',"
@@ -357,6 +363,14 @@ static const struct {
      "'c', 'verified': '2026-13-01'}}}",
      "faqbot.json:1:103: error: \"verified\" must be a date written YYYY-MM-DD"},
     {"{'contacts': {}}", "faqbot.json:1:14: error: \"contacts\" needs at least one locale"},
+    {"{'contacts': {'en': {'emergency': '1', 'oncology': 'a', 'crisis': 'b', 'moderators': "
+     "'c', 'crisis_text': ''}}}",
+     "faqbot.json:1:106: error: \"crisis_text\" must be a non-empty string (leave it out when "
+     "there is no crisis text line)"},
+    {"{'contacts': {'en': {'emergency': '1', 'oncology': 'a', 'crisis': 'b', 'moderators': "
+     "'c', 'crisis_txt': 'x'}}}",
+     "faqbot.json:1:91: error: unknown key \"crisis_txt\" in contacts (did you mean "
+     "\"crisis_text\"?)"},
     {"{'rooms': {'!a:b': {'answer': 'sometimes'}}}",
      "faqbot.json:1:31: error: \"answer\" must be \"auto\" or \"mention\""},
     {"{'rooms': {'!a:b': {'paused': 1}}}",
