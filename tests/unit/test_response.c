@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "diag.h"
 #include "helpers.h"
 #include "response.h"
@@ -451,6 +452,93 @@ test_sections(void **state)
 	CHECK_END();
 }
 
+/*
+ * Renders the shipped response id with the default contacts (the locale
+ * has a crisis text line, or has none) into out; returns 0, or -1 when the
+ * file does not load.
+ */
+static int
+render_shipped(const char *id, int with_text, struct rendered *out)
+{
+	struct config cfg;
+	const struct cfg_contacts *c;
+	struct response r;
+	struct render_vars v;
+	struct diag_list d;
+	char path[1024], *text;
+	size_t len;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/responses/%s.md", SOURCE_DIR, id);
+	if ((text = file_read(path, 1 << 20, &len)) == NULL)
+		return -1;
+	config_defaults(&cfg);
+	c = config_contacts(&cfg, "en");
+	diag_list_init(&d);
+	if (response_parse(path, text, len, &r, &d) == 0) {
+		memset(&v, 0, sizeof(v));
+		v.contacts.emergency = c->emergency;
+		v.contacts.oncology = c->oncology;
+		v.contacts.crisis = c->crisis;
+		v.contacts.crisis_text = with_text ? c->crisis_text : NULL;
+		v.contacts.moderators = c->moderators;
+		response_render(&r, &v, out);
+		response_clear(&r);
+		rc = 0;
+	}
+	diag_list_free(&d);
+	config_free(&cfg);
+	free(text);
+	return rc;
+}
+
+/*
+ * The safety answers read well with the default contacts, which are
+ * phrases ("your oncology team's urgent or 24-hour line"): no contact is
+ * announced twice, no placeholder is left, and the crisis answer leaves
+ * its text line out, sentence and all, for a locale without one.
+ */
+static void
+test_shipped_safety(void **state)
+{
+	static const char *const ids[] = {"safety.emergency", "safety.crisis",
+	                                  "immunotherapy.side_effects"};
+	struct rendered out;
+	size_t i;
+	int k;
+
+	(void)state;
+	check_begin();
+	for (i = 0; i < NELEM(ids); i++) {
+		for (k = 0; k < 2; k++) {
+			const char *p;
+
+			if (!CHECK(render_shipped(ids[i], k, &out) == 0, "%s does not load",
+			           ids[i]))
+				continue;
+			p = out.plain ? out.plain : "";
+			CHECK(!has(p, "{{") && !has(p, "}}"), "%s: a placeholder is left: %s",
+			      ids[i], p);
+			CHECK(!has(p, "line: your oncology team") &&
+			          !has(p, "number: your local emergency number"),
+			      "%s announces a contact twice: %s", ids[i], p);
+			CHECK(!has(p, "  ") && !has(p, " .") && !has(p, " ,") && !has(p, "\n\n\n"),
+			      "%s: a gap where text was left out: %s", ids[i], p);
+			if (strcmp(ids[i], "safety.crisis") == 0) {
+				CHECK(has(p, "85258") == k, "crisis, text line %s: %s",
+				      k ? "given" : "absent", p);
+				CHECK(k || !has(p, "you can text"), "the text sentence is left: %s",
+				      p);
+				CHECK(has(p, "(call or text)"), "988 takes texts: %s", p);
+				CHECK(has(p, "worried about someone else"),
+				      "no line for carers: %s", p);
+			}
+			rendered_free(&out);
+		}
+	}
+	CHECK_END();
+}
+
 /* A hostile value (display name or captured words) and what it must look like. */
 struct escape_case {
 	const char *name;
@@ -659,6 +747,7 @@ main(void)
 	    cmocka_unit_test(test_check),
 	    cmocka_unit_test(test_render_table),
 	    cmocka_unit_test(test_sections),
+	    cmocka_unit_test(test_shipped_safety),
 	    cmocka_unit_test(test_escaping),
 	    cmocka_unit_test(test_escaping_bytes),
 	    cmocka_unit_test(test_body_html_not_passed),
