@@ -502,7 +502,7 @@ static void
 test_shipped_safety(void **state)
 {
 	static const char *const ids[] = {"safety.emergency", "safety.crisis",
-	                                  "immunotherapy.side_effects"};
+	                                  "treatment.warning_signs", "immunotherapy.side_effects"};
 	struct rendered out;
 	size_t i;
 	int k;
