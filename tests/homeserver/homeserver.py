@@ -68,6 +68,7 @@ REDACTION_KEEP = {
 }
 
 PREFIX_RE = re.compile(r"^/_matrix/client/(?:v3|r0)(/.*)$")
+ADMIN_RATELIMIT_RE = re.compile(r"^/_synapse/admin/v1/users/([^/]+)/override_ratelimit$")
 
 
 # --------------------------------------------------------------------------
@@ -250,6 +251,8 @@ class SyncFilter:
         self.include_leave = bool(room.get("include_leave", False))
         self.timeline = EventFilter(room.get("timeline"))
         self.state = EventFilter(room.get("state"))
+        state = room.get("state") or {}
+        self.lazy_load_members = bool(state.get("lazy_load_members", False))
         self.ephemeral = EventFilter(room.get("ephemeral"))
         self.room_account_data = EventFilter(room.get("account_data"))
         limit = self.timeline.limit
@@ -421,6 +424,102 @@ class RequestLog:
             self.entries = []
 
 
+class MessageRatelimiter:
+    """Synapse's rc_message: a per-user leaky bucket on the events a client
+    creates (messages, redactions, state other than membership).
+
+    Modelled on Synapse's documented defaults (per_second 0.2, burst_count
+    10) and its algorithm: a user has a count of recent actions that drains
+    at per_second; an action is refused while the drained count is above
+    burst_count - 1, and a refused action does not count. The refusal is
+    429 M_LIMIT_EXCEEDED with retry_after_ms, the time until the next
+    action is allowed. Off until a test turns it on (/_test/ratelimit);
+    POST /_synapse/admin/v1/users/{userId}/override_ratelimit sets a user's
+    own limits (0 and 0: not limited), as Synapse's admin API does.
+    """
+
+    def __init__(self):
+        """Start switched off, with no overrides."""
+        self.lock = threading.Lock()
+        self.per_second = None  # None: off
+        self.burst_count = 0
+        self.users = None  # None: everyone; else only these user ids
+        self.overrides = {}  # user id -> (per_second, burst_count)
+        self.counts = {}  # user id -> (count, time_start)
+        self.refused = 0  # 429s given
+
+    def configure(self, spec):
+        """Turn on ({"per_second", "burst_count", "users"}) or off ({})."""
+        if not isinstance(spec, dict):
+            raise ApiError(400, "M_BAD_JSON", "body must be an object")
+        per_second = spec.get("per_second")
+        burst = spec.get("burst_count", 10)
+        users = spec.get("users")
+        if per_second is not None and (not isinstance(per_second, (int, float))
+                                       or isinstance(per_second, bool) or per_second < 0):
+            raise ApiError(400, "M_BAD_JSON", "per_second must be a non-negative number")
+        if not isinstance(burst, int) or isinstance(burst, bool) or burst < 0:
+            raise ApiError(400, "M_BAD_JSON", "burst_count must be a non-negative integer")
+        if users is not None and (not isinstance(users, list)
+                                  or not all(isinstance(u, str) for u in users)):
+            raise ApiError(400, "M_BAD_JSON", "users must be a list of user ids")
+        with self.lock:
+            self.per_second = float(per_second) if per_second else None
+            self.burst_count = burst
+            self.users = set(users) if users is not None else None
+            self.counts = {}
+            self.refused = 0
+        return self.describe()
+
+    def describe(self):
+        """The settings and the number of refusals so far."""
+        with self.lock:
+            return {"per_second": self.per_second, "burst_count": self.burst_count,
+                    "users": sorted(self.users) if self.users is not None else None,
+                    "overrides": {u: {"messages_per_second": v[0], "burst_count": v[1]}
+                                  for u, v in sorted(self.overrides.items())},
+                    "refused": self.refused}
+
+    def set_override(self, user_id, per_second, burst):
+        """The admin API's override for one user (None: remove it)."""
+        with self.lock:
+            if per_second is None:
+                self.overrides.pop(user_id, None)
+            else:
+                self.overrides[user_id] = (per_second, burst)
+                self.counts.pop(user_id, None)
+
+    def get_override(self, user_id):
+        """(per_second, burst_count) of a user's override, or None."""
+        with self.lock:
+            return self.overrides.get(user_id)
+
+    def check(self, user_id):
+        """Count one action of user_id, or raise 429 M_LIMIT_EXCEEDED."""
+        with self.lock:
+            if self.per_second is None:
+                return
+            if self.users is not None and user_id not in self.users:
+                return
+            rate, burst = self.overrides.get(user_id, (self.per_second, self.burst_count))
+            if not rate:
+                return  # an override of 0 turns the limit off for this user
+            now = time.monotonic()
+            count, start = self.counts.get(user_id, (0.0, now))
+            drained = count - (now - start) * rate
+            if drained < 0:
+                count, start = 1.0, now
+            elif drained > burst - 1:
+                allowed_at = start + (count - burst + 1) / rate
+                self.refused += 1
+                wait_ms = max(0, int(1000 * (allowed_at - now)))
+                raise ApiError(429, "M_LIMIT_EXCEEDED", "Too Many Requests",
+                               retry_after_ms=wait_ms)
+            else:
+                count += 1
+            self.counts[user_id] = (count, start)
+
+
 # --------------------------------------------------------------------------
 # The homeserver state and the client-server API
 # --------------------------------------------------------------------------
@@ -478,6 +577,10 @@ class HomeServer:
         self.stopping = threading.Event()
         self.faults = FaultBook()
         self.reqlog = RequestLog()
+        self.ratelimiter = MessageRatelimiter()
+        # Lazy-loaded members already sent: (user, device) -> {room: {member}}.
+        # In memory only, as Synapse's cache is: a restart sends them again.
+        self.ll_sent = {}
         self.down_until = 0.0
         # Persistent state.
         self.pos = 0
@@ -1180,6 +1283,7 @@ class HomeServer:
             if self.power_level(room, req.user) < self.required_level(room, etype, False):
                 raise ApiError(403, "M_FORBIDDEN", f"You don't have permission to send {etype}")
             self._check_size(req.body)
+            self.ratelimiter.check(req.user)
             event = self._new_event(room_id, req.user, etype, copy.deepcopy(req.body),
                                     txn=(req.user, req.device, req.params["txn"]))
             self.txns[key] = event["event_id"]
@@ -1211,6 +1315,8 @@ class HomeServer:
                 raise ApiError(403, "M_FORBIDDEN", f"You don't have permission to send {etype}")
             if etype == "m.room.power_levels":
                 self.check_power_levels_change(room, req.user, req.body)
+            if etype != "m.room.member":
+                self.ratelimiter.check(req.user)
             if etype == "m.room.canonical_alias":
                 alias = req.body.get("alias")
                 if alias is not None and self.aliases.get(alias) != room_id:
@@ -1312,9 +1418,15 @@ class HomeServer:
             target = self.event_by_id.get(req.params["event"])
             if target is None or target["room_id"] != room_id:
                 raise ApiError(404, "M_NOT_FOUND", "Event not found.")
-            if target["sender"] != req.user and \
-                    self.power_level(room, req.user) < self.action_level(room, "redact"):
+            # A redaction is an event like any other: sending it needs the
+            # level of m.room.redaction (events_default unless set); redacting
+            # someone else's event needs the room's redact level as well.
+            mine = self.power_level(room, req.user)
+            if mine < self.required_level(room, "m.room.redaction", False):
+                raise ApiError(403, "M_FORBIDDEN", "You don't have permission to send m.room.redaction")
+            if target["sender"] != req.user and mine < self.action_level(room, "redact"):
                 raise ApiError(403, "M_FORBIDDEN", "You don't have permission to redact this event")
+            self.ratelimiter.check(req.user)
             content = {"redacts": target["event_id"]}
             if isinstance(reason, str):
                 content["reason"] = reason
@@ -1595,10 +1707,26 @@ class HomeServer:
                     continue
                 if sync_filter.state.matches(event, room_id):
                     state_events.append(event)
+        if sync_filter.lazy_load_members:
+            state_events = self._lazy_members(room_id, room, user_id, device_id, fresh,
+                                              timeline, start, state_events, sync_filter)
         room_account = self._account_data_events(user_id, room_id, since,
                                                  sync_filter.room_account_data)
         if not (fresh or timeline or state_events or room_account):
             return None
+        entry = {
+            "timeline": {"events": [self.client_event(e, user_id, device_id, False) for e in timeline],
+                         "limited": limited, "prev_batch": prev_batch},
+            "state": {"events": [self.client_event(e, user_id, device_id, False) for e in state_events]},
+            "account_data": {"events": room_account},
+            "ephemeral": {"events": []},
+            "unread_notifications": {"highlight_count": 0, "notification_count": 0},
+        }
+        # Like Synapse, the summary comes only when it may have changed: for a
+        # fresh room, or when members came and went. A client that was away
+        # (a restart) gets none for a quiet room.
+        if not (fresh or any(e["type"] == "m.room.member" for e in timeline + state_events)):
+            return entry
         joined_count = invited_count = 0
         heroes = []
         for (etype, state_key), event in room["state"].items():
@@ -1611,17 +1739,40 @@ class HomeServer:
                 invited_count += 1
             if membership in ("join", "invite") and state_key != user_id and len(heroes) < 5:
                 heroes.append(state_key)
-        return {
-            "timeline": {"events": [self.client_event(e, user_id, device_id, False) for e in timeline],
-                         "limited": limited, "prev_batch": prev_batch},
-            "state": {"events": [self.client_event(e, user_id, device_id, False) for e in state_events]},
-            "account_data": {"events": room_account},
-            "ephemeral": {"events": []},
-            "unread_notifications": {"highlight_count": 0, "notification_count": 0},
-            "summary": {"m.joined_member_count": joined_count,
-                        "m.invited_member_count": invited_count,
-                        "m.heroes": sorted(heroes)},
-        }
+        entry["summary"] = {"m.joined_member_count": joined_count,
+                            "m.invited_member_count": invited_count,
+                            "m.heroes": sorted(heroes)}
+        return entry
+
+    def _lazy_members(self, room_id, room, user_id, device_id, fresh, timeline, start,
+                      state_events, sync_filter):
+        """Member events as lazy loading sends them (locked): only those of the
+        timeline's senders (and the user's own), each once per device until it
+        changes (Synapse's default, include_redundant_members false)."""
+        rooms = self.ll_sent.setdefault((user_id, device_id), {})
+        if fresh:
+            rooms.pop(room_id, None)
+        known = rooms.setdefault(room_id, set())
+        wanted = {e["sender"] for e in timeline} | {user_id}
+        in_timeline = {e["state_key"] for e in timeline if e["type"] == "m.room.member"}
+        out, have = [], set()
+        for event in state_events:
+            if event["type"] == "m.room.member":
+                member = event["state_key"]
+                if member not in wanted or member in known or member in in_timeline:
+                    continue
+                have.add(member)
+            out.append(event)
+        at_start = None
+        for member in sorted(wanted - have - in_timeline - known):
+            if at_start is None:
+                at_start = self.state_at(room, start)
+            event = at_start.get(("m.room.member", member))
+            if event is not None and sync_filter.state.matches(event, room_id):
+                out.append(event)
+                have.add(member)
+        known |= have | in_timeline
+        return sorted(out, key=lambda e: e["pos"])
 
     def _sync_left(self, room_id, room, user_id, device_id, since, sync_filter):
         """The rooms.leave entry for a room the user left (or was kicked from)."""
@@ -1660,7 +1811,50 @@ class HomeServer:
             if user_id in self.users:
                 raise ApiError(400, "M_USER_IN_USE", f"{user_id} already exists")
             self.add_user(user_id, password, body.get("displayname"))
+            if body.get("admin"):
+                self.users[user_id]["admin"] = True
+                self.commit()
         return {"user_id": user_id}
+
+    def set_admin(self, body):
+        """POST /_test/admin: make a user a server admin (or not)."""
+        user = body.get("user")
+        if not isinstance(user, str):
+            raise ApiError(400, "M_MISSING_PARAM", "user is required")
+        user_id = local_user_id(user, self.server_name)
+        with self.lock:
+            if user_id not in self.users:
+                raise ApiError(404, "M_NOT_FOUND", f"Unknown user {user_id}")
+            self.users[user_id]["admin"] = bool(body.get("admin", True))
+            self.commit()
+        return {"user_id": user_id, "admin": self.users[user_id]["admin"]}
+
+    def admin_override_ratelimit(self, method, user_id, token, body):
+        """/_synapse/admin/v1/users/{userId}/override_ratelimit (GET, POST, DELETE)."""
+        found = self.lookup_token(token)
+        if not found:
+            raise ApiError(401, "M_MISSING_TOKEN" if not token else "M_UNKNOWN_TOKEN",
+                           "Missing or unknown access token")
+        with self.lock:
+            if not self.users.get(found[0], {}).get("admin"):
+                raise ApiError(403, "M_FORBIDDEN", "You are not a server admin")
+            if user_id not in self.users:
+                raise ApiError(404, "M_NOT_FOUND", "User not found")
+        if method == "GET":
+            got = self.ratelimiter.get_override(user_id)
+            return {} if got is None else {"messages_per_second": got[0], "burst_count": got[1]}
+        if method == "DELETE":
+            self.ratelimiter.set_override(user_id, None, None)
+            return {}
+        if method != "POST":
+            raise ApiError(405, "M_UNRECOGNIZED", "Unrecognized request")
+        per_second = body.get("messages_per_second", 0)
+        burst = body.get("burst_count", 0)
+        for value in (per_second, burst):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ApiError(400, "M_INVALID_PARAM", "must be a non-negative integer")
+        self.ratelimiter.set_override(user_id, per_second, burst)
+        return {"messages_per_second": per_second, "burst_count": burst}
 
     def room_events_dump(self, room_or_alias):
         """GET /_test/events: every event of a room, unfiltered, in order."""
@@ -2006,6 +2200,11 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/.well-known/matrix/client":
                 host = self.headers.get("Host", "127.0.0.1")
                 return Reply(200, {"m.homeserver": {"base_url": f"http://{host}"}})
+            admin = ADMIN_RATELIMIT_RE.match(path)
+            if admin:
+                body = self._parse_json(raw_body) if method == "POST" else {}
+                return Reply(200, app.admin_override_ratelimit(method, unquote(admin.group(1)),
+                                                               token, body))
             match = PREFIX_RE.match(path)
             if not match:
                 raise ApiError(404, "M_UNRECOGNIZED", "Unrecognized request")
@@ -2039,7 +2238,10 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(405, "M_UNRECOGNIZED", "Unrecognized request")
             raise ApiError(404, "M_UNRECOGNIZED", "Unrecognized request")
         except ApiError as err:
-            return Reply(err.status, err.body)
+            headers = []
+            if err.status == 429 and "retry_after_ms" in err.body:
+                headers.append(("Retry-After", str(max(1, math.ceil(err.body["retry_after_ms"] / 1000.0)))))
+            return Reply(err.status, err.body, headers=headers)
         except DropConnection:
             raise
         except Exception:  # a bug in this server: answer 500 and show it
@@ -2165,9 +2367,16 @@ class Handler(BaseHTTPRequestHandler):
                 app.faults.clear()
                 app.reqlog.clear()
                 app.set_down(0)
+                app.ratelimiter.configure({})
                 result = {}
             elif path == "/_test/register" and method == "POST":
                 result = app.register_user(body)
+            elif path == "/_test/ratelimit" and method == "POST":
+                result = app.ratelimiter.configure(body)
+            elif path == "/_test/ratelimit" and method == "GET":
+                result = app.ratelimiter.describe()
+            elif path == "/_test/admin" and method == "POST":
+                result = app.set_admin(body)
             elif path == "/_test/health" and method == "GET":
                 result = {"ok": True, "stream_pos": app.pos}
             else:

@@ -8,6 +8,7 @@ HomeserverProcess -- start / stop / kill / restart homeserver.py as a subprocess
 Every network call has a timeout; every wait is bounded.
 """
 
+import html
 import http.client
 import json
 import os
@@ -230,9 +231,16 @@ class Client:
         return self.request("PUT", path, content)["event_id"]
 
     def send_text(self, room_id, body, thread_root=None, reply_to=None, msgtype="m.text",
-                  extra_content=None, txn_id=None):
-        """Send an m.room.message (optionally in a thread and/or as a reply)."""
+                  extra_content=None, txn_id=None, fallback=False):
+        """Send an m.room.message (optionally in a thread and/or as a reply).
+
+        fallback=True quotes the replied-to message in body and
+        formatted_body, as Element and matrix-js-sdk have long done (the
+        spec's reply fallback: "> <@sender> line" lines, a blank line, then
+        the reply; <mx-reply> in the HTML)."""
         content = {"msgtype": msgtype, "body": body}
+        if reply_to and fallback:
+            content.update(self.reply_fallback(room_id, reply_to, body))
         if thread_root:
             content["m.relates_to"] = {
                 "rel_type": "m.thread", "event_id": thread_root,
@@ -242,6 +250,28 @@ class Client:
             content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
         if extra_content:
             content.update(extra_content)
+        return self.send_event(room_id, "m.room.message", content, txn_id)
+
+    def reply_fallback(self, room_id, event_id, body):
+        """The body and formatted_body of a reply to event_id that quotes it."""
+        event = self.request("GET", f"/rooms/{quote(room_id)}/event/{quote(event_id)}")
+        sender = event["sender"]
+        quoted = event.get("content", {}).get("body", "")
+        lines = quoted.split("\n")
+        plain = f"> <{sender}> {lines[0]}\n" + "".join(f"> {line}\n" for line in lines[1:])
+        quoted_html = event.get("content", {}).get("formatted_body") or \
+            html.escape(quoted).replace("\n", "<br>")
+        head = (f'<mx-reply><blockquote><a href="https://matrix.to/#/{room_id}/{event_id}">'
+                f'In reply to</a> <a href="https://matrix.to/#/{sender}">{sender}</a><br>'
+                f'{quoted_html}</blockquote></mx-reply>')
+        return {"body": plain + "\n" + body, "format": "org.matrix.custom.html",
+                "formatted_body": head + html.escape(body)}
+
+    def edit(self, room_id, event_id, new_body, txn_id=None):
+        """Edit one's own message (an m.replace relation); returns the edit's id."""
+        content = {"msgtype": "m.text", "body": "* " + new_body,
+                   "m.new_content": {"msgtype": "m.text", "body": new_body},
+                   "m.relates_to": {"rel_type": "m.replace", "event_id": event_id}}
         return self.send_event(room_id, "m.room.message", content, txn_id)
 
     def put_state(self, room_id, event_type, content, state_key=""):
@@ -476,6 +506,22 @@ class Control:
     def health(self):
         """GET /_test/health."""
         return self._call("GET", "/_test/health")
+
+    def ratelimit(self, per_second=0.2, burst_count=10, users=None):
+        """Turn on Synapse's rc_message limit (its defaults unless given),
+        for everyone or only for users; per_second=None turns it off."""
+        body = {"per_second": per_second, "burst_count": burst_count}
+        if users is not None:
+            body["users"] = list(users)
+        return self._call("POST", "/_test/ratelimit", body)
+
+    def ratelimit_state(self):
+        """The limit's settings, overrides and how many 429s it gave."""
+        return self._call("GET", "/_test/ratelimit")
+
+    def set_admin(self, user, admin=True):
+        """Make a user a server admin (for the /_synapse/admin API)."""
+        return self._call("POST", "/_test/admin", {"user": user, "admin": admin})
 
 
 class HomeserverProcess:

@@ -548,6 +548,107 @@ class RoomTests(Base):
         self.patient.request("POST", f"/rooms/{quote(room)}/forget", {})
 
 
+class RealServerTests(Base):
+    """What the server models of Synapse: rc_message, lazy-loaded members, a
+    client's restart, redaction power, reply fallbacks and edits."""
+
+    def test_rc_message_limit_and_admin_override(self):
+        """Synapse's defaults: a burst of 10, then one every 5 s; 429 with
+        retry_after_ms; a repeated txn is not counted; the admin API lifts it."""
+        room = self.shared_room()
+        self.ctl.ratelimit(users=[self.bot.user_id])
+        ids = [self.bot.send_text(room, f"n{i}", txn_id=f"rl{i}") for i in range(10)]
+        err = self.assertMatrixError(429, "M_LIMIT_EXCEEDED", self.bot.send_text, room, "x",
+                                     txn_id="rl10")
+        self.assertGreater(err.body["retry_after_ms"], 3000)
+        self.assertLessEqual(err.body["retry_after_ms"], 5000)
+        self.assertEqual(err.headers.get("Retry-After"), "5")
+        self.assertEqual(self.bot.send_text(room, "n0", txn_id="rl0"), ids[0])  # cached, free
+        self.patient.send_text(room, "the patient is not limited")
+        # A redaction counts too.
+        self.assertMatrixError(429, "M_LIMIT_EXCEEDED", self.bot.redact, room, ids[0])
+        self.assertEqual(self.ctl.ratelimit_state()["refused"], 2)
+        # Only a server admin may lift it.
+        path = f"/_synapse/admin/v1/users/{quote(self.bot.user_id)}/override_ratelimit"
+        with self.assertRaises(MatrixError) as ctx:
+            http_request(self.url, "POST", path, {"messages_per_second": 0, "burst_count": 0},
+                         token=self.mod.access_token)
+        self.assertEqual(ctx.exception.status, 403)
+        self.ctl.set_admin(self.mod.user_id)
+        self.addCleanup(self.ctl.set_admin, self.mod.user_id, False)
+        got = http_request(self.url, "POST", path, {"messages_per_second": 0, "burst_count": 0},
+                           token=self.mod.access_token)
+        self.assertEqual(got, {"messages_per_second": 0, "burst_count": 0})
+        self.assertEqual(http_request(self.url, "GET", path, token=self.mod.access_token), got)
+        for i in range(15):
+            self.bot.send_text(room, f"free {i}")
+        http_request(self.url, "DELETE", path, token=self.mod.access_token)
+        self.assertEqual(http_request(self.url, "GET", path, token=self.mod.access_token), {})
+
+    def test_restarted_client_gets_no_state_for_quiet_rooms(self):
+        """A sync from a saved token carries a room only when something happened
+        in it, and then no state or summary unless members changed."""
+        room = self.shared_room()
+        quiet = self.shared_room()
+        first = self.bot.sync(since=None, update=False)
+        self.assertIn(quiet, first["rooms"]["join"])
+        self.assertIn("summary", first["rooms"]["join"][quiet])
+        self.patient.send_text(room, "after the restart")
+        again = self.bot.sync(since=first["next_batch"], update=False)
+        self.assertNotIn(quiet, again["rooms"]["join"])
+        entry = again["rooms"]["join"][room]
+        self.assertEqual(entry["state"]["events"], [])
+        self.assertNotIn("summary", entry)
+        self.assertEqual([e["content"]["body"] for e in entry["timeline"]["events"]],
+                         ["after the restart"])
+
+    def test_lazy_loaded_members(self):
+        """With lazy_load_members, member events come for the timeline's
+        senders only, and once per device."""
+        flt = json.dumps({"room": {"state": {"lazy_load_members": True},
+                                   "timeline": {"limit": 2}}})
+        room = self.shared_room()
+        self.patient.send_text(room, "one")
+        self.patient.send_text(room, "two")
+        first = self.bot.sync(since=None, sync_filter=flt, update=False)
+        members = {e["state_key"] for e in first["rooms"]["join"][room]["state"]["events"]
+                   if e["type"] == "m.room.member"}
+        self.assertEqual(members, {self.bot.user_id, self.patient.user_id})
+        self.assertEqual(first["rooms"]["join"][room]["summary"]["m.joined_member_count"], 3)
+        self.mod.send_text(room, "the moderator speaks")
+        second = self.bot.sync(since=first["next_batch"], sync_filter=flt, update=False)
+        members = [e["state_key"] for e in second["rooms"]["join"][room]["state"]["events"]]
+        self.assertEqual(members, [self.mod.user_id])
+        self.mod.send_text(room, "and again")
+        third = self.bot.sync(since=second["next_batch"], sync_filter=flt, update=False)
+        self.assertEqual(third["rooms"]["join"][room]["state"]["events"], [])
+
+    def test_redaction_needs_the_level_of_m_room_redaction(self):
+        """Redacting even one's own message needs the level to send m.room.redaction."""
+        room = self.shared_room()
+        mine = self.patient.send_text(room, "mine")
+        self.bot.set_power_levels(room, events={"m.room.redaction": 50})
+        self.assertMatrixError(403, "M_FORBIDDEN", self.patient.redact, room, mine)
+        self.bot.set_power_levels(room, events={"m.room.redaction": 0})
+        self.patient.redact(room, mine)
+
+    def test_reply_fallback_and_edit(self):
+        """The client library sends replies with the fallback quote and edits
+        as m.replace, as Element does."""
+        room = self.shared_room()
+        first = self.mod.send_text(room, "line one\nline two")
+        reply = self.patient.send_text(room, "my answer", reply_to=first, fallback=True)
+        content = self.bot.request("GET", f"/rooms/{quote(room)}/event/{quote(reply)}")["content"]
+        self.assertEqual(content["body"],
+                         f"> <{self.mod.user_id}> line one\n> line two\n\nmy answer")
+        self.assertTrue(content["formatted_body"].startswith("<mx-reply><blockquote>"))
+        self.assertEqual(content["m.relates_to"], {"m.in_reply_to": {"event_id": first}})
+        edit = self.patient.edit(room, reply, "my better answer")
+        content = self.bot.request("GET", f"/rooms/{quote(room)}/event/{quote(edit)}")["content"]
+        self.assertEqual(content["m.new_content"]["body"], "my better answer")
+        self.assertEqual(content["m.relates_to"], {"rel_type": "m.replace", "event_id": reply})
+
+
 class HttpTests(Base):
     """HTTP details: body caps, bad JSON, keep-alive, request log."""
 
