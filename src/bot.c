@@ -138,6 +138,7 @@ bot_compose_intent(const struct kb *kb, const struct config *cfg, const struct i
 	v.footer = footer.data;
 	response_render(r, &v, &out->text);
 	buf_free(&footer);
+	out->named = name != NULL && name[0] != '\0' && strstr(r->body, "{{name}}") != NULL;
 	out->kind = safety ? BOT_SAFETY : BOT_ANSWER;
 	out->why = safety ? "safety answer" : "answer";
 }
@@ -179,6 +180,7 @@ bot_compose(const struct kb *kb, const struct config *cfg, const struct match_re
 			response_md_escape(name, 64, &esc);
 			buf_printf(&md, "%s, did you mean:\n\n", esc);
 			free(esc);
+			out->named = 1;
 		} else {
 			buf_puts(&md, "Did you mean:\n\n");
 		}
@@ -269,6 +271,8 @@ bot_new(struct config *cfg, struct kb *kb, const char *state_dir)
 	b->mctx = match_ctx_new();
 	b->policy = policy_new(cfg->user_rate_per_min, cfg->room_rate_per_min, cfg->cooldown_s,
 	                       cfg->choice_timeout_s);
+	policy_set_safety(b->policy, cfg->safety_repeat_s, cfg->alert_every_s);
+	b->modroom = -1;
 	b->stats = stats_new();
 	b->state_dir = xstrdup(state_dir);
 	set_names(b);
@@ -332,25 +336,104 @@ transport_for(struct bot *b, const char *room)
 	return NULL;
 }
 
-void
-bot_notify(struct bot *b, const char *markdown, const char *key)
+/* Queues Markdown for the moderator room on t; urgent for safety alerts. */
+static void
+notify(struct bot *b, struct transport *t, const char *markdown, const char *key, int urgent)
 {
-	struct transport *t = transport_for(b, b->cfg->moderator_room);
 	struct tp_out out = {0};
 	struct rendered r;
 
-	if (t == NULL)
-		return;
 	response_render_markdown(markdown, &r);
 	out.room = b->cfg->moderator_room;
 	out.plain = r.plain;
 	out.html = r.html;
 	out.key = key;
 	out.notice = 1;
+	out.urgent = urgent;
 	out.received_ns = now_ns();
 	if (t->send(t->impl, &out) == -1)
 		log_warnx("cannot queue a message to the moderator room");
 	rendered_free(&r);
+}
+
+void
+bot_notify(struct bot *b, const char *markdown, const char *key)
+{
+	struct transport *t = transport_for(b, b->cfg->moderator_room);
+
+	if (t != NULL)
+		notify(b, t, markdown, key, 0);
+}
+
+int
+bot_moderator_room_ok(const struct bot *b)
+{
+	return b->cfg->moderator_room[0] == '\0' || b->modroom != 0;
+}
+
+void
+bot_on_membership(struct bot *b, struct transport *t, const char *room, int joined,
+                  const char *why)
+{
+	char esc[512];
+
+	if (b->cfg->moderator_room[0] == '\0' || strcmp(room, b->cfg->moderator_room) != 0)
+		return;
+	log_escape(room, strlen(room), esc, sizeof(esc));
+	if (joined && b->modroom != 1) {
+		if (b->modroom == 0)
+			log_info("%s: the bot is in the moderator room %s again; safety alerts reach "
+			         "the moderators", t->name, esc);
+		b->modroom = 1;
+		stats_moderator_room(b->stats, 1);
+	} else if (!joined && b->modroom != 0) {
+		char whyesc[512];
+
+		log_escape(why ? why : "not joined", strlen(why ? why : "not joined"), whyesc,
+		           sizeof(whyesc));
+		log_errorx("%s: the bot is not in the moderator room %s (%s): safety alerts cannot "
+		           "reach the moderators, and moderators cannot give commands there. Invite "
+		           "the bot back (moderation.room)",
+		           t->name, esc, whyesc);
+		b->modroom = 0;
+		stats_moderator_room(b->stats, 0);
+	}
+	b->dirty = 1;
+}
+
+void
+bot_on_unreadable(struct bot *b, struct transport *t, const char *room)
+{
+	const struct cfg_contacts *c;
+	struct cfg_room profile;
+	struct tp_out out = {0};
+	struct rendered r;
+	struct buf md;
+	char *key = xasprintf("%s|encrypted", room);
+
+	config_room(b->cfg, room, &profile);
+	c = config_contacts(b->cfg, profile.locale);
+	buf_init(&md);
+	buf_puts(&md, "I am faqbot, an information bot. This room is end-to-end encrypted and I "
+	              "cannot read encrypted messages, so I will not answer here.");
+	if (c != NULL && c->moderators && c->moderators[0])
+		buf_printf(&md, " For help, ask the moderators: %s.", c->moderators);
+	else
+		buf_puts(&md, " For help, ask the people who run this room.");
+	if (c != NULL && c->emergency && c->emergency[0])
+		buf_printf(&md, " In an emergency, call %s.", c->emergency);
+	response_render_markdown(md.data, &r);
+	out.room = room;
+	out.plain = r.plain;
+	out.html = r.html;
+	out.key = key;
+	out.notice = 1;
+	out.received_ns = now_ns();
+	if (t->send(t->impl, &out) == -1)
+		log_warnx("%s: cannot queue the note about encryption", t->name);
+	rendered_free(&r);
+	buf_free(&md);
+	free(key);
 }
 
 int
@@ -395,9 +478,14 @@ make_key(const struct tp_msg *m, const char *role)
 	return xasprintf("%s|%s", m->event_id, role);
 }
 
+/* How a reply goes out (send_reply's flags). */
+#define REPLY_MENTION 0x1 /* mention the asker */
+#define REPLY_URGENT 0x2  /* a safety answer: before anything else */
+#define REPLY_NAMED 0x4   /* the text names the asker already */
+
 static void
 send_reply(struct bot *b, struct transport *t, const struct tp_msg *m, const struct rendered *r,
-           const char *role, int mention)
+           const char *role, int flags)
 {
 	struct tp_out out = {0};
 	char *key = make_key(m, role);
@@ -405,12 +493,14 @@ send_reply(struct bot *b, struct transport *t, const struct tp_msg *m, const str
 	out.room = m->room;
 	out.plain = r->plain;
 	out.html = r->html;
-	out.reply_to = m->event_id;
+	out.reply_to = m->reply_to ? m->reply_to : m->event_id;
 	out.thread_root = m->thread_root;
-	out.mention = mention ? m->sender : NULL;
+	out.mention = (flags & REPLY_MENTION) ? m->sender : NULL;
 	out.mention_name = m->sender_name;
 	out.key = key;
 	out.notice = 1;
+	out.urgent = (flags & REPLY_URGENT) != 0;
+	out.named = (flags & REPLY_NAMED) != 0;
 	out.received_ns = m->received_ns;
 	if (t->send(t->impl, &out) == -1)
 		log_warnx("cannot queue a reply in %s", m->room);
@@ -430,44 +520,100 @@ send_markdown(struct bot *b, struct transport *t, const struct tp_msg *m, const 
 	rendered_free(&r);
 }
 
-/* Tells the moderator room about a safety message: where, who, a link. */
+/*
+ * Tells the moderator room about a safety message (intent) of sender in
+ * room on t: who, where, a link to event_id. more is how many messages of
+ * theirs came since the last alert; a follow-up (followup) says only that.
+ * Urgent, like the safety answer. Never silent: an alert that cannot go is
+ * logged as an error and counted.
+ */
 static void
-alert_moderators(struct bot *b, struct transport *t, const struct tp_msg *m,
-                 const struct intent *in)
+alert_moderators(struct bot *b, struct transport *t, const char *room, const char *sender,
+                 const char *intent, const char *event_id, unsigned long more, int followup)
 {
+	struct transport *mt;
 	struct buf md, link;
-	char *who, *key;
+	const char *kind = strcmp(intent, "safety.crisis") == 0 ? "crisis" : "emergency";
+	char *who, *key, esc[512];
 
-	if (b->cfg->moderator_room[0] == '\0' || transport_for(b, b->cfg->moderator_room) == NULL)
+	if (b->cfg->moderator_room[0] == '\0')
 		return;
+	mt = transport_for(b, b->cfg->moderator_room);
+	if (mt == NULL || b->modroom == 0) {
+		log_escape(b->cfg->moderator_room, strlen(b->cfg->moderator_room), esc, sizeof(esc));
+		log_errorx("%s: a safety alert (%s) cannot reach the moderators: the bot is not in "
+		           "the moderator room %s",
+		           t->name, kind, esc);
+		stats_alert_undelivered(b->stats);
+		b->dirty = 1;
+		if (mt == NULL)
+			return;
+	}
 	buf_init(&md);
 	buf_init(&link);
-	response_md_escape(m->sender, 255, &who);
-	buf_printf(&md, "**Safety alert (%s)** in %s: %s may need help now.",
-	           strcmp(in->id, "safety.crisis") == 0 ? "crisis" : "emergency", t->name, who);
-	if (m->event_id && t->link && t->link(t->impl, m->room, m->event_id, &link) == 0)
-		buf_printf(&md, " Message: %s", link.data);
+	response_md_escape(sender, 255, &who);
+	if (followup)
+		buf_printf(&md, "**Safety alert (%s), continued** in %s: %lu more message%s from %s.",
+		           kind, t->name, more, more == 1 ? "" : "s", who);
 	else
-		buf_printf(&md, " Room: %s", m->room);
-	buf_puts(&md, "\n\nThe bot has answered with the safety message; please check in.");
-	key = make_key(m, "alert");
-	bot_notify(b, md.data, key);
+		buf_printf(&md, "**Safety alert (%s)** in %s: %s may need help now.", kind, t->name,
+		           who);
+	if (event_id && t->link && t->link(t->impl, room, event_id, &link) == 0)
+		buf_printf(&md, " %s: %s", followup ? "The latest" : "Message", link.data);
+	else
+		buf_printf(&md, " Room: %s", room);
+	if (followup)
+		buf_puts(&md, "\n\nThe bot does not answer them again within a few minutes; please "
+		              "check in.");
+	else if (more > 0)
+		buf_printf(&md, "\n\nThe bot has answered with the safety message (and %lu earlier "
+		                "message%s went unreported); please check in.",
+		           more, more == 1 ? "" : "s");
+	else
+		buf_puts(&md, "\n\nThe bot has answered with the safety message; please check in.");
+	key = event_id ? xasprintf("%s|%s", event_id, followup ? "alert-more" : "alert") : NULL;
+	notify(b, mt, md.data, key, 1);
 	free(key);
 	free(who);
 	buf_free(&md);
 	buf_free(&link);
-	stats_safety_alert(b->stats, in->id);
+	if (!followup)
+		stats_safety_alert(b->stats, intent);
 	b->dirty = 1;
 }
 
+void
+bot_tick(struct bot *b)
+{
+	struct policy_followup f;
+	struct transport *t;
+
+	while (policy_safety_due(b->policy, now_ms(), &f)) {
+		if ((t = transport_for(b, f.room)) == NULL)
+			t = b->ntp ? b->tp[0] : NULL;
+		if (t != NULL)
+			alert_moderators(b, t, f.room, f.sender, f.intent, f.event_id, f.more, 1);
+	}
+}
+
+/*
+ * A moderator: listed in moderation.users, or with the power level in the
+ * moderator room; either way a joined member of that room now, when the
+ * moderator room is on t (a listed user of another network is taken on
+ * the list's word; so is one whose membership is not known yet).
+ */
 static int
 is_moderator(struct bot *b, struct transport *t, const char *user)
 {
-	int pl;
+	int listed = strlist_has(&b->cfg->moderators, user), pl, member = -1;
 
-	if (strlist_has(&b->cfg->moderators, user))
-		return 1;
-	if (b->cfg->moderator_room[0] == '\0' || t->power_level == NULL)
+	if (b->cfg->moderator_room[0] == '\0')
+		return listed;
+	if (transport_for(b, b->cfg->moderator_room) == t && t->member != NULL)
+		member = t->member(t->impl, b->cfg->moderator_room, user);
+	if (listed)
+		return member != 0;
+	if (member != 1 || t->power_level == NULL)
 		return 0;
 	pl = t->power_level(t->impl, b->cfg->moderator_room, user);
 	return pl >= 0 && pl >= b->cfg->moderator_power;
@@ -666,7 +812,7 @@ answer_intent(struct bot *b, struct transport *t, const struct tp_msg *m,
 		bot_reply_free(&reply);
 		return;
 	}
-	send_reply(b, t, m, &reply.text, "answer", 1);
+	send_reply(b, t, m, &reply.text, "answer", REPLY_MENTION | (reply.named ? REPLY_NAMED : 0));
 	key = make_key(m, "answer");
 	policy_answered(b->policy, m->room, in->id, key, now);
 	free(key);
@@ -675,6 +821,61 @@ answer_intent(struct bot *b, struct transport *t, const struct tp_msg *m,
 	log_info("%s: answered %s in %s%s", t->name, in->id, m->room,
 	         reply.draft ? " (draft)" : "");
 	bot_reply_free(&reply);
+}
+
+/*
+ * A reply other than a safety answer may go to sender now: the flood limits
+ * allow it. When they do not, the person is told once that they wait (a
+ * notice the limits do not count), and 0 is returned.
+ */
+static int
+may_reply(struct bot *b, struct transport *t, const struct tp_msg *m, uint64_t now)
+{
+	char md[160];
+
+	if (policy_allow(b->policy, m->room, m->sender, now))
+		return 1;
+	stats_limited(b->stats);
+	b->dirty = 1;
+	log_info("%s: flood limit: no answer to %s in %s", t->name, m->sender, m->room);
+	if (policy_limit_notice(b->policy, m->sender, now)) {
+		snprintf(md, sizeof(md),
+		         "I answer at most %ld question%s a minute; please wait a moment.",
+		         b->cfg->user_rate_per_min, b->cfg->user_rate_per_min == 1 ? "" : "s");
+		send_markdown(b, t, m, md, "limit");
+	}
+	return 0;
+}
+
+/* The safety answer to m (intent in res), once per sender and room a while; the alert. */
+static void
+answer_safety(struct bot *b, struct transport *t, const struct tp_msg *m,
+              const struct cfg_room *room, const struct match_result *res, uint64_t now)
+{
+	const char *link_id = m->reply_to ? m->reply_to : m->event_id;
+	struct bot_reply reply;
+	unsigned long before;
+	int alert = b->cfg->moderator_room[0] != '\0' &&
+	            transport_for(b, b->cfg->moderator_room) != NULL && b->modroom != 0;
+
+	if (policy_safety_seen(b->policy, m->room, m->sender, res->intent->id, link_id, now,
+	                       &before) == POLICY_SAFETY_REPEAT) {
+		/* Answered a moment ago: the moderators hear of it in one follow-up. */
+		stats_safety_repeat(b->stats);
+		b->dirty = 1;
+		log_info("%s: safety message %s in %s from a sender answered a moment ago: not "
+		         "answered again; counted for the moderators",
+		         t->name, res->intent->id, m->room);
+		return;
+	}
+	bot_compose_intent(b->kb, b->cfg, res->intent, room, m->sender_name, res, alert, &reply);
+	send_reply(b, t, m, &reply.text, "answer",
+	           REPLY_MENTION | REPLY_URGENT | (reply.named ? REPLY_NAMED : 0));
+	bot_reply_free(&reply);
+	stats_answer(b->stats, res->intent->id);
+	b->dirty = 1;
+	log_info("%s: safety answer %s in %s", t->name, res->intent->id, m->room);
+	alert_moderators(b, t, m->room, m->sender, res->intent->id, link_id, before, 0);
 }
 
 void
@@ -691,21 +892,26 @@ bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m)
 	char *copy = NULL, *id;
 
 	config_room(b->cfg, m->room, &room);
-	/* "!faq ..." addresses the bot, and may be a moderator command. */
+	/* "!faq ..." addresses the bot, and may be a moderator command (not in an edit). */
 	if ((rest = strip_prefix(b, text)) != NULL) {
 		addressed = 1;
-		if ((cmd = command_of(rest, &rest)) != NULL) {
+		if (m->edit == TP_EDIT_NONE && (cmd = command_of(rest, &rest)) != NULL) {
+			/* Refusals count against the flood limits like any reply but safety. */
 			if (!is_moderator(b, t, m->sender)) {
-				send_markdown(b, t, m,
-				              "Sorry, only moderators can use faqbot's commands.",
-				              "refusal");
 				log_info("%s: refused command \"%s\" from %s", t->name, cmd,
 				         m->sender);
+				if (may_reply(b, t, m, now))
+					send_markdown(b, t, m,
+					              "Sorry, only moderators can use faqbot's "
+					              "commands.",
+					              "refusal");
 			} else if (strcmp(m->room, b->cfg->moderator_room) != 0 && !m->direct) {
-				send_markdown(b, t, m,
-				              "Moderator commands work in the moderator room only.",
-				              "refusal");
-			} else {
+				if (may_reply(b, t, m, now))
+					send_markdown(b, t, m,
+					              "Moderator commands work in the moderator room "
+					              "only.",
+					              "refusal");
+			} else if (may_reply(b, t, m, now)) {
 				log_info("%s: command \"%s\" from %s", t->name, cmd, m->sender);
 				run_command(b, t, m, cmd, rest);
 			}
@@ -723,19 +929,12 @@ bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m)
 
 	/* Safety first: every room, whatever its mode, pause or limits. */
 	if (res.intent && bot_is_safety(res.intent)) {
-		int alert = b->cfg->moderator_room[0] != '\0' &&
-		            transport_for(b, b->cfg->moderator_room) != NULL;
-
-		bot_compose_intent(b->kb, b->cfg, res.intent, &room, m->sender_name, &res, alert,
-		                   &reply);
-		send_reply(b, t, m, &reply.text, "answer", 1);
-		bot_reply_free(&reply);
-		stats_answer(b->stats, res.intent->id);
-		b->dirty = 1;
-		log_info("%s: safety answer %s in %s", t->name, res.intent->id, m->room);
-		alert_moderators(b, t, m, res.intent);
+		answer_safety(b, t, m, &room, &res, now);
 		goto out;
 	}
+	/* An edit of a message that got its reply: only safety could add to it. */
+	if (m->edit == TP_EDIT_ANSWERED)
+		goto out;
 	if (room.paused || policy_paused(b->policy, m->room))
 		goto out;
 	/* "1" or "2" after "did you mean". */
@@ -744,7 +943,7 @@ bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m)
 		int idx = kb_intent_find(b->kb, id);
 
 		free(id);
-		if (idx >= 0 && policy_allow(b->policy, m->room, m->sender, now))
+		if (idx >= 0 && may_reply(b, t, m, now))
 			answer_intent(b, t, m, &room, &b->kb->in[idx], NULL, now);
 		goto out;
 	}
@@ -752,15 +951,11 @@ bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m)
 		goto out;
 	if (res.intent == NULL && !addressed)
 		goto out;
-	if (!policy_allow(b->policy, m->room, m->sender, now)) {
-		stats_limited(b->stats);
-		b->dirty = 1;
-		log_info("%s: flood limit: no answer to %s in %s", t->name, m->sender, m->room);
+	if (res.intent == NULL && (res.silenced_by || (res.text_flags & TEXT_TO_MEMBER)))
 		goto out;
-	}
+	if (!may_reply(b, t, m, now))
+		goto out;
 	if (res.intent == NULL) {
-		if (res.silenced_by || (res.text_flags & TEXT_TO_MEMBER))
-			goto out;
 		send_markdown(b, t, m, b->cfg->fallback, "fallback");
 		stats_unanswered(b->stats);
 		b->dirty = 1;
@@ -774,7 +969,8 @@ bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m)
 	if (res.ambiguous) {
 		bot_compose(b->kb, b->cfg, &res, &room, m->sender_name, addressed, 0, &reply);
 		if (reply.kind == BOT_CHOICE) {
-			send_reply(b, t, m, &reply.text, "choice", 1);
+			send_reply(b, t, m, &reply.text, "choice",
+			           REPLY_MENTION | (reply.named ? REPLY_NAMED : 0));
 			policy_choice_open(b->policy, m->room, m->sender, reply.choice[0]->id,
 			                   reply.choice[1]->id, now);
 			stats_choice(b->stats);

@@ -33,6 +33,7 @@ struct bot_reply {
 	const struct intent *choice[2]; /* the options of a CHOICE */
 	struct rendered text;           /* what to send; empty when SILENT */
 	int draft;                      /* the response sent is a draft */
+	int named;                      /* the text addresses the asker by name already */
 	const char *why;                /* for logs: why silent, or what was done */
 };
 
@@ -77,6 +78,7 @@ struct bot {
 	char *state_dir;		/* state that survives restarts */
 	uint64_t salt;			/* for sender hashes in the unanswered log */
 	int dirty;			/* stats or pauses changed since the last save */
+	int modroom;			/* the bot is in the moderator room: 1, 0 (lost), -1 not known */
 };
 
 /*
@@ -99,6 +101,27 @@ void bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m);
 
 /* The transport sent what carried key, as event_id (for cooldown pointers). */
 void bot_on_sent(struct bot *b, const char *key, const char *event_id);
+
+/*
+ * The bot's own membership of room on t is now joined (1) or not (0: kicked,
+ * banned, left, refused); why says how, for the log (may be NULL). Losing
+ * the moderator room is an error: alerts cannot reach anyone.
+ */
+void bot_on_membership(struct bot *b, struct transport *t, const char *room, int joined,
+                       const char *why);
+
+/*
+ * room on t is end-to-end encrypted: the bot cannot read it. Says so there,
+ * in plain text, with whom to ask instead. The transport calls this once
+ * per room (and remembers that it did).
+ */
+void bot_on_unreadable(struct bot *b, struct transport *t, const char *room);
+
+/* Sends what waits for a time (follow-up safety alerts); call about once a second. */
+void bot_tick(struct bot *b);
+
+/* 0 when the bot is known not to be in the configured moderator room, else 1. */
+int bot_moderator_room_ok(const struct bot *b);
 
 /*
  * Reloads intents and responses from the configured directories. On any

@@ -113,6 +113,9 @@ static const struct cfg_option options[] = {
      "most answers in one room per minute"},
     {"policy.choice_timeout_s", CFG_INT, 10, 3600, "300", O(choice_timeout_s), NULL, NULL,
      "how long an answer of \"1\" or \"2\" to \"did you mean\" is accepted"},
+    {"policy.safety_repeat_s", CFG_INT, 0, 86400, "300", O(safety_repeat_s), NULL, NULL,
+     "after a safety answer, the same person's safety messages in that room are not answered "
+     "again for this many seconds (the moderators hear of them); 0: answer each"},
 
     {"moderation.room", CFG_STRING, 0, 255, "", O(moderator_room), NULL, NULL,
      "room (id) that gets safety alerts and takes moderator commands"},
@@ -120,6 +123,9 @@ static const struct cfg_option options[] = {
      "users who may give commands whatever their power level"},
     {"moderation.power_level", CFG_INT, 0, 100, "50", O(moderator_power), NULL, NULL,
      "power level in the moderator room that allows commands"},
+    {"moderation.alert_every_s", CFG_INT, 1, 3600, "60", O(alert_every_s), NULL, NULL,
+     "further safety messages of one person in one room are reported in one follow-up "
+     "alert at most this often"},
     {"moderation.watch_files", CFG_BOOL, 0, 0, "true", O(watch_files), NULL, NULL,
      "reload when files in the intents or responses directory change"},
     {"metrics.listen", CFG_STRING, 0, 64, "", O(metrics_listen), NULL, NULL,

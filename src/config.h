@@ -89,6 +89,8 @@ struct config {
 	long user_rate_per_min;    /* answers per user per minute */
 	long room_rate_per_min;    /* answers per room per minute */
 	long choice_timeout_s;     /* how long a "did you mean" stays open */
+	long safety_repeat_s;      /* one safety answer per person and room within this */
+	long alert_every_s;        /* follow-up safety alerts at most this often */
 	char *moderator_room;      /* where alerts and command replies go */
 	struct strlist moderators; /* who may give commands (besides power level) */
 	long moderator_power;      /* power level that makes a moderator */

@@ -34,6 +34,7 @@
 
 #define RELOAD_DEBOUNCE_MS 500	/* editors write files in several steps */
 #define SAVE_EVERY_MS 60000	/* counters saved at least this often */
+#define TICK_MS 1000		/* how often what waits for a time is looked at */
 
 struct daemon {
 	struct config cfg;
@@ -199,6 +200,16 @@ healthy(void *arg)
 	return 1;
 }
 
+/* Follow-up safety alerts wait for their time. */
+static void
+on_tick_timer(void *arg)
+{
+	struct daemon *dm = arg;
+
+	bot_tick(dm->bot);
+	loop_timer(dm->loop, TICK_MS, on_tick_timer, dm);
+}
+
 static void
 watch_dir(struct daemon *dm, const char *dir)
 {
@@ -335,6 +346,7 @@ daemon_main(const char *config, int check)
 	if (dm.cfg.metrics_listen[0])
 		dm.metrics = metrics_start(dm.loop, dm.cfg.metrics_listen, dm.bot->stats, healthy, &dm);
 	loop_timer(dm.loop, SAVE_EVERY_MS, on_save_timer, &dm);
+	loop_timer(dm.loop, TICK_MS, on_tick_timer, &dm);
 	if (dm.mx)
 		mx_start(dm.mx);
 	if (dm.irc)

@@ -79,6 +79,7 @@ vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 		va_end(ap);                                                                        \
 	}
 
+LOGFN(log_errorx, LOG_LEVEL_ERROR, 0)
 LOGFN(log_warn, LOG_LEVEL_WARN, 1)
 LOGFN(log_warnx, LOG_LEVEL_WARN, 0)
 LOGFN(log_info, LOG_LEVEL_INFO, 0)

@@ -24,6 +24,8 @@ enum log_level log_get_level(void);
 /* Parses "error", "warn", "info" or "debug"; returns -1 when unknown. */
 int log_level_parse(const char *s);
 
+/* Something that stops the bot doing its job (a safety alert that cannot go out). */
+void log_errorx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* adds strerror */
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -16,11 +16,23 @@
 #define POLICY_MAX_ANSWERS 4096	/* cooldown entries kept */
 #define POLICY_MAX_CHOICES 1024	/* open "did you mean" questions kept */
 #define POLICY_MAX_PAUSED 1024	/* paused rooms */
+#define POLICY_MAX_SAFETY 1024	/* senders whose safety messages are remembered */
 
 struct bucket {
 	char *key;		/* "u:" user or "r:" room */
 	double tokens;		/* answers available now */
 	uint64_t last;		/* when tokens was computed (ms) */
+	int told;		/* the user was told of their limit in this stretch */
+};
+
+struct safety {
+	char *room;		/* where */
+	char *sender;		/* who */
+	char *intent;		/* which safety intent */
+	char *event_id;		/* the latest of their messages, or NULL */
+	uint64_t answered;	/* when they were last answered (ms) */
+	uint64_t alerted;	/* when the moderators last heard of them (ms) */
+	unsigned long more;	/* messages since, not yet reported */
 };
 
 struct answer {
@@ -48,6 +60,9 @@ struct policy {
 	size_t nc;
 	char **paused;
 	size_t npaused;
+	long safety_window_s, alert_every_s;
+	struct safety *s;
+	size_t ns;
 };
 
 struct policy *
@@ -56,7 +71,15 @@ policy_new(long user_per_min, long room_per_min, long cooldown_s, long choice_ti
 	struct policy *p = xcalloc(1, sizeof(*p));
 
 	policy_set_limits(p, user_per_min, room_per_min, cooldown_s, choice_timeout_s);
+	policy_set_safety(p, 300, 60);
 	return p;
+}
+
+void
+policy_set_safety(struct policy *p, long window_s, long alert_every_s)
+{
+	p->safety_window_s = window_s > 0 ? window_s : 0;
+	p->alert_every_s = alert_every_s > 0 ? alert_every_s : 1;
 }
 
 void
@@ -76,6 +99,15 @@ answer_clear(struct answer *a)
 	free(a->intent);
 	free(a->key);
 	free(a->event_id);
+}
+
+static void
+safety_clear(struct safety *s)
+{
+	free(s->room);
+	free(s->sender);
+	free(s->intent);
+	free(s->event_id);
 }
 
 static void
@@ -106,6 +138,9 @@ policy_free(struct policy *p)
 	for (i = 0; i < p->npaused; i++)
 		free(p->paused[i]);
 	free(p->paused);
+	for (i = 0; i < p->ns; i++)
+		safety_clear(&p->s[i]);
+	free(p->s);
 	free(p);
 }
 
@@ -135,6 +170,7 @@ bucket_get(struct policy *p, const char *key, double rate_per_min, uint64_t now)
 		bk->key = xstrdup(key);
 		bk->tokens = rate_per_min;
 		bk->last = now;
+		bk->told = 0;
 		return bk;
 	}
 	if (now > bk->last) {
@@ -161,10 +197,93 @@ policy_allow(struct policy *p, const char *room, const char *sender, uint64_t no
 	if (ok) {
 		bu->tokens -= 1.0;
 		br->tokens -= 1.0;
+		bu->told = 0;
 	}
 	free(ku);
 	free(kr);
 	return ok;
+}
+
+int
+policy_limit_notice(struct policy *p, const char *sender, uint64_t now_ms)
+{
+	char *ku = xasprintf("u:%s", sender);
+	struct bucket *bu = bucket_get(p, ku, (double)p->user_per_min, now_ms);
+	int say = bu->tokens < 1.0 && !bu->told;
+
+	if (say)
+		bu->told = 1;
+	free(ku);
+	return say;
+}
+
+enum policy_safety
+policy_safety_seen(struct policy *p, const char *room, const char *sender, const char *intent,
+    const char *event_id, uint64_t now_ms, unsigned long *more_before)
+{
+	struct safety *s = NULL;
+	size_t i, oldest = 0;
+
+	*more_before = 0;
+	for (i = 0; i < p->ns; i++) {
+		if (strcmp(p->s[i].room, room) == 0 && strcmp(p->s[i].sender, sender) == 0 &&
+		    strcmp(p->s[i].intent, intent) == 0) {
+			s = &p->s[i];
+			break;
+		}
+		if (p->s[i].answered < p->s[oldest].answered)
+			oldest = i;
+	}
+	if (s != NULL && now_ms - s->answered < (uint64_t)p->safety_window_s * 1000) {
+		s->more++;
+		free(s->event_id);
+		s->event_id = event_id ? xstrdup(event_id) : NULL;
+		return POLICY_SAFETY_REPEAT;
+	}
+	if (s != NULL) {
+		*more_before = s->more;
+	} else if (p->ns < POLICY_MAX_SAFETY) {
+		p->s = xreallocarray(p->s, p->ns + 1, sizeof(*p->s));
+		s = &p->s[p->ns++];
+		memset(s, 0, sizeof(*s));
+		s->room = xstrdup(room);
+		s->sender = xstrdup(sender);
+		s->intent = xstrdup(intent);
+	} else {
+		s = &p->s[oldest];
+		safety_clear(s);
+		memset(s, 0, sizeof(*s));
+		s->room = xstrdup(room);
+		s->sender = xstrdup(sender);
+		s->intent = xstrdup(intent);
+	}
+	free(s->event_id);
+	s->event_id = event_id ? xstrdup(event_id) : NULL;
+	s->answered = s->alerted = now_ms;
+	s->more = 0;
+	return POLICY_SAFETY_NEW;
+}
+
+int
+policy_safety_due(struct policy *p, uint64_t now_ms, struct policy_followup *out)
+{
+	size_t i;
+
+	for (i = 0; i < p->ns; i++) {
+		struct safety *s = &p->s[i];
+
+		if (s->more == 0 || now_ms - s->alerted < (uint64_t)p->alert_every_s * 1000)
+			continue;
+		out->room = s->room;
+		out->sender = s->sender;
+		out->intent = s->intent;
+		out->event_id = s->event_id;
+		out->more = s->more;
+		s->more = 0;
+		s->alerted = now_ms;
+		return 1;
+	}
+	return 0;
 }
 
 int

@@ -1,8 +1,10 @@
 /*
  * Room rules that need memory: flood limits per user and per room, the
  * cooldown that stops the same answer being repeated in a room, open "did
- * you mean" questions, and paused rooms (which survive restarts). All of it
- * is bounded: old entries are evicted first.
+ * you mean" questions, paused rooms (which survive restarts), and the
+ * memory of safety messages that keeps one person's flood from becoming a
+ * flood of answers and alerts. All of it is bounded: old entries are
+ * evicted first.
  */
 #ifndef FAQBOT_POLICY_H
 #define FAQBOT_POLICY_H
@@ -25,6 +27,47 @@ void policy_set_limits(struct policy *p, long user_per_min, long room_per_min, l
  * answer to sender in room may go out at now_ms; 0 when either is empty.
  */
 int policy_allow(struct policy *p, const char *room, const char *sender, uint64_t now_ms);
+
+/*
+ * After policy_allow() said no: returns 1 once per stretch of time in
+ * which sender's own limit holds them back (so that the bot says so once),
+ * else 0 (already said, or the room's limit is the cause). The stretch
+ * ends with the next answer policy_allow() lets through for sender.
+ */
+int policy_limit_notice(struct policy *p, const char *sender, uint64_t now_ms);
+
+/*
+ * Safety messages: the first of a sender in a room (per safety intent) is
+ * answered and alerted; the next ones within window_s of that answer are
+ * neither, and are counted for one follow-up alert, sent at most every
+ * alert_every_s. Defaults: 300 and 60.
+ */
+void policy_set_safety(struct policy *p, long window_s, long alert_every_s);
+
+enum policy_safety {
+	POLICY_SAFETY_NEW,    /* answer it and alert the moderators */
+	POLICY_SAFETY_REPEAT, /* answered less than the window ago: counted only */
+};
+
+/*
+ * A safety message (intent) of sender in room, event_id (may be NULL), at
+ * now_ms. For NEW, *more_before is the number of repeats counted since
+ * the last alert that no follow-up reported yet (to mention in the alert).
+ */
+enum policy_safety policy_safety_seen(struct policy *p, const char *room, const char *sender,
+    const char *intent, const char *event_id, uint64_t now_ms, unsigned long *more_before);
+
+/* A follow-up alert: strings owned by the policy, valid until its next call. */
+struct policy_followup {
+	const char *room;     /* where */
+	const char *sender;   /* who */
+	const char *intent;   /* which safety intent */
+	const char *event_id; /* the latest of the messages, or NULL */
+	unsigned long more;   /* messages counted since the last alert */
+};
+
+/* Takes the next follow-up alert due at now_ms: returns 1 and fills *out, or 0. */
+int policy_safety_due(struct policy *p, uint64_t now_ms, struct policy_followup *out);
 
 /*
  * Was intent answered in room less than the cooldown ago? Returns 1 and

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -59,6 +60,10 @@ struct stats {
 	uint64_t reloads_ok;               /* reloads that took */
 	uint64_t reloads_kept_old;         /* reloads that failed (old kb kept) */
 	uint64_t limited;                  /* silenced by a flood limit */
+	uint64_t safety_repeats;           /* safety messages not answered again */
+	uint64_t alerts_undelivered;       /* safety alerts with no moderator room to go to */
+	int modroom;                       /* in the moderator room: 1, 0, -1 none or not known */
+	int64_t modroom_lost_at;           /* when it was lost (wall clock, s), or 0 */
 	uint64_t bucket[NBUCKETS];         /* latency observations per bucket (not cumulative) */
 	double latency_sum;                /* seconds, summed */
 	uint64_t latency_count;            /* observations */
@@ -71,6 +76,7 @@ stats_new(void)
 
 	smap_init(&s->intent_idx);
 	smap_init(&s->transport_idx);
+	s->modroom = -1;
 	return s;
 }
 
@@ -91,6 +97,7 @@ stats_clear(struct stats *s)
 	memset(s, 0, sizeof(*s));
 	smap_init(&s->intent_idx);
 	smap_init(&s->transport_idx);
+	s->modroom = -1;
 }
 
 void
@@ -213,6 +220,26 @@ void
 stats_limited(struct stats *s)
 {
 	s->limited++;
+}
+
+void
+stats_safety_repeat(struct stats *s)
+{
+	s->safety_repeats++;
+}
+
+void
+stats_alert_undelivered(struct stats *s)
+{
+	s->alerts_undelivered++;
+}
+
+void
+stats_moderator_room(struct stats *s, int joined)
+{
+	if (!joined && s->modroom != 0)
+		s->modroom_lost_at = now_wall();
+	s->modroom = joined ? 1 : 0;
 }
 
 void
@@ -372,6 +399,20 @@ stats_prometheus(const struct stats *s, struct buf *out)
 	put_header(out, "faqbot_flood_limited_total", "counter",
 	           "Answers withheld by a user or room flood limit.");
 	buf_printf(out, "faqbot_flood_limited_total %" PRIu64 "\n", s->limited);
+	put_header(out, "faqbot_safety_repeats_total", "counter",
+	           "Safety messages not answered again: the same person in the same room was "
+	           "answered a moment before (the moderators get one follow-up).");
+	buf_printf(out, "faqbot_safety_repeats_total %" PRIu64 "\n", s->safety_repeats);
+	put_header(out, "faqbot_safety_alerts_undelivered_total", "counter",
+	           "Safety alerts that could not be sent: the bot was not in the moderator room.");
+	buf_printf(out, "faqbot_safety_alerts_undelivered_total %" PRIu64 "\n",
+	           s->alerts_undelivered);
+	if (s->modroom >= 0) {
+		put_header(out, "faqbot_moderator_room_joined", "gauge",
+		           "1 while the bot is in the moderator room, 0 when it is not (safety "
+		           "alerts cannot reach the moderators).");
+		buf_printf(out, "faqbot_moderator_room_joined %d\n", s->modroom);
+	}
 
 	put_header(out, "faqbot_reply_latency_seconds", "histogram",
 	           "Seconds from a message's arrival to its reply being handed to the network.");
@@ -437,6 +478,26 @@ stats_summary(const struct stats *s, struct buf *out)
 	buf_printf(out, "- Safety alerts: %" PRIu64 "\n", alerts);
 	buf_printf(out, "- \"Did you mean\" questions: %" PRIu64 "\n", s->choices);
 	buf_printf(out, "- Withheld by flood limits: %" PRIu64 "\n", s->limited);
+	if (s->safety_repeats > 0)
+		buf_printf(out,
+		           "- Safety messages not answered again (the same person a moment "
+		           "later): %" PRIu64 "\n",
+		           s->safety_repeats);
+	if (s->modroom == 0) {
+		char when[32] = "";
+		time_t t = (time_t)s->modroom_lost_at;
+		struct tm tm;
+
+		if (t > 0 && gmtime_r(&t, &tm) != NULL)
+			strftime(when, sizeof(when), " since %Y-%m-%d %H:%M UTC", &tm);
+		buf_printf(out,
+		           "- **The bot is not in the moderator room**%s: safety alerts cannot "
+		           "reach the moderators (%" PRIu64 " not delivered). Invite it back.\n",
+		           when, s->alerts_undelivered);
+	} else if (s->alerts_undelivered > 0) {
+		buf_printf(out, "- Safety alerts not delivered (no moderator room): %" PRIu64 "\n",
+		           s->alerts_undelivered);
+	}
 	if (s->reloads_kept_old > 0)
 		buf_printf(out, "- Failed reloads (old set kept): %" PRIu64 "\n",
 		           s->reloads_kept_old);
@@ -483,6 +544,8 @@ stats_save(const struct stats *s, const char *path)
 	cJSON_AddNumberToObject(root, "reloads_ok", (double)s->reloads_ok);
 	cJSON_AddNumberToObject(root, "reloads_kept_old", (double)s->reloads_kept_old);
 	cJSON_AddNumberToObject(root, "flood_limited", (double)s->limited);
+	cJSON_AddNumberToObject(root, "safety_repeats", (double)s->safety_repeats);
+	cJSON_AddNumberToObject(root, "alerts_undelivered", (double)s->alerts_undelivered);
 	o = cJSON_AddObjectToObject(root, "latency");
 	a = cJSON_AddArrayToObject(o, "buckets");
 	for (i = 0; i < NBUCKETS; i++)
@@ -584,7 +647,9 @@ load_tree(struct stats *s, const cJSON *root)
 	    get_count(root, "unanswered", &s->unanswered) == -1 ||
 	    get_count(root, "reloads_ok", &s->reloads_ok) == -1 ||
 	    get_count(root, "reloads_kept_old", &s->reloads_kept_old) == -1 ||
-	    get_count(root, "flood_limited", &s->limited) == -1)
+	    get_count(root, "flood_limited", &s->limited) == -1 ||
+	    get_count(root, "safety_repeats", &s->safety_repeats) == -1 ||
+	    get_count(root, "alerts_undelivered", &s->alerts_undelivered) == -1)
 		return -1;
 	if ((lat = cJSON_GetObjectItemCaseSensitive(root, "latency")) == NULL)
 		return 0;

@@ -27,6 +27,10 @@ void stats_safety_alert(struct stats *s, const char *intent);	/* moderators aler
 void stats_sync_error(struct stats *s, const char *transport);	/* a failed poll or send */
 void stats_reload(struct stats *s, int ok);			/* a reload, good or kept old */
 void stats_limited(struct stats *s);				/* silenced by a flood limit */
+void stats_safety_repeat(struct stats *s);			/* a safety repeat not answered */
+void stats_alert_undelivered(struct stats *s);			/* an alert with nowhere to go */
+/* The bot is (1) or is not (0) in the moderator room now; not saved. */
+void stats_moderator_room(struct stats *s, int joined);
 /* Seconds from a message's arrival to its reply being handed to the network. */
 void stats_latency(struct stats *s, double seconds);
 

@@ -12,6 +12,13 @@
 
 #include "util.h"
 
+/* What an edited message is to the core (tp_msg.edit). */
+enum tp_edit {
+	TP_EDIT_NONE,       /* not an edit */
+	TP_EDIT_UNANSWERED, /* an edit of a recent message that got no reply: read it afresh */
+	TP_EDIT_ANSWERED,   /* an edit of a message that got a reply: only safety counts */
+};
+
 /* A message someone wrote, as the core sees it. Valid during the call. */
 struct tp_msg {
 	const char *room;	  /* room id (Matrix) or channel / nick (IRC) */
@@ -20,9 +27,11 @@ struct tp_msg {
 	const char *text;	  /* the message body, UTF-8 (checked by the core) */
 	size_t len;		  /* its length */
 	const char *event_id;	  /* the event (Matrix), or NULL */
+	const char *reply_to;	  /* the event to reply to when not event_id (an edit's original) */
 	const char *thread_root;  /* the thread it is in (Matrix), or NULL */
 	int addressed;		  /* mention, a reply to the bot, or a private message */
 	int direct;		  /* a private message (IRC query, Matrix DM) */
+	enum tp_edit edit;	  /* an edit, and of what */
 	uint64_t received_ns;	  /* when the transport received it (monotonic) */
 };
 
@@ -37,6 +46,8 @@ struct tp_out {
 	const char *mention_name; /* their display name, for the plain text */
 	const char *key;	  /* idempotency key: the same key is sent at most once */
 	int notice;		  /* bot-style notice (m.notice, IRC NOTICE) */
+	int urgent;		  /* a safety answer or alert: sent before anything else, never dropped */
+	int named;		  /* plain already addresses the person by name: no "name: " before it */
 	uint64_t received_ns;	  /* when the question arrived, for latency figures */
 };
 
@@ -49,8 +60,10 @@ struct transport {
 	int (*power_level)(void *impl, const char *room, const char *user);
 	/* Appends a link to event_id in room that people can click; 0, or -1. */
 	int (*link)(void *impl, const char *room, const char *event_id, struct buf *out);
-	/* Does this transport serve room (a Matrix room id, an IRC channel)? */
+	/* Does this transport serve room (a Matrix room the bot is in, a configured IRC channel)? */
 	int (*has_room)(void *impl, const char *room);
+	/* Is user a joined member of room now? 1, 0, or -1 when it is not known. */
+	int (*member)(void *impl, const char *room, const char *user);
 };
 
 #endif

@@ -12,9 +12,11 @@
  * same), so a server that accepts and then drops the bot is not hammered.
  *
  * Sending: registration lines, PONG and the lag PING go out at once; JOINs,
- * nick changes and replies wait in two bounded queues (control first) and
- * leave through a token bucket (irc.burst lines, then one per
- * irc.rate_ms), so the server's flood protection never fires. Nothing here
+ * nick changes and replies wait in bounded queues and leave through a token
+ * bucket (irc.burst lines, then one per irc.rate_ms), so the server's flood
+ * protection never fires: control lines first (a reply to a channel needs
+ * the JOIN), then safety answers and alerts (the priority lane, never
+ * dropped for age), then every other reply. Nothing here
  * writes to the socket from inside a handler: handlers append to the
  * output buffer, and the fd callback and the timers flush it, so that a
  * write error can never free the connection under a reader's feet.
@@ -63,6 +65,7 @@
 #define IRC_HOST_MAX            63     /* a host name label as servers show it */
 #define IRC_CTL_QUEUE           512    /* JOINs and NICKs waiting for the bucket */
 #define IRC_MSG_QUEUE           400    /* reply lines waiting for the bucket */
+#define IRC_PRIO_QUEUE          2000   /* safety lines waiting for the bucket */
 #define IRC_QUEUE_MAX_AGE_MS    600000 /* replies older than this are not sent */
 #define IRC_OUT_HIGH            16384  /* stop filling the output buffer above this */
 #define IRC_KEY_RING            128    /* idempotency keys remembered */
@@ -179,7 +182,8 @@ struct irc {
 
 	struct irc_bucket bucket; /* flood control */
 	struct irc_queue ctl;     /* JOIN, NICK */
-	struct irc_queue msg;     /* replies */
+	struct irc_queue prio;    /* safety answers and alerts */
+	struct irc_queue msg;     /* other replies */
 
 	int failures;          /* links that failed since the last stable one */
 	uint64_t up_since_ms;  /* registered at, or 0 */
@@ -777,7 +781,7 @@ pump(struct irc *c)
 	if (c->state != IRC_REGISTERED || c->fd < 0)
 		return;
 	while (c->out.len - c->out_off < IRC_OUT_HIGH) {
-		struct irc_queue *q = c->ctl.n ? &c->ctl : &c->msg;
+		struct irc_queue *q = c->ctl.n ? &c->ctl : c->prio.n ? &c->prio : &c->msg;
 		struct irc_qline *l = q_peek(q);
 
 		if (l == NULL)
@@ -795,7 +799,7 @@ pump(struct irc *c)
 		}
 		buf_puts(&c->out, l->text);
 		buf_puts(&c->out, "\r\n");
-		if (q == &c->msg)
+		if (q != &c->ctl)
 			c->nsent++;
 		q_drop(q);
 	}
@@ -1803,8 +1807,10 @@ join_failed(struct irc *c, int num, const struct irc_msg *m)
 			why = reasons[i].why;
 	log_warnx("irc: cannot join %s: %s (%d: %s)", ch->name, why, num,
 	          esc(m->params[m->nparams - 1]));
-	if (!ch->joined)
+	if (!ch->joined) {
+		bot_on_membership(c->bot, &c->tp, ch->name, 0, why);
 		schedule_rejoin(c, ch);
+	}
 }
 
 static void
@@ -1921,6 +1927,7 @@ handle_line(void *arg, char *line, size_t len)
 				timer_cancel(c, &ch->rejoin_timer);
 				members_clear(ch);
 				log_info("irc: joined %s", ch->name);
+				bot_on_membership(c->bot, &c->tp, ch->name, 1, NULL);
 			} else {
 				member_set(c, ch, nick, 0);
 			}
@@ -1931,6 +1938,7 @@ handle_line(void *arg, char *line, size_t len)
 				ch->joined = 0;
 				members_clear(ch);
 				log_warnx("irc: the bot left %s; joining it again", ch->name);
+				bot_on_membership(c->bot, &c->tp, ch->name, 0, "it left");
 				schedule_rejoin(c, ch);
 			} else {
 				member_del(c, ch, nick);
@@ -1943,6 +1951,7 @@ handle_line(void *arg, char *line, size_t len)
 				members_clear(ch);
 				log_warnx("irc: kicked from %s by %s: %s", ch->name, esc(nick),
 				          esc(m.nparams >= 3 ? m.params[2] : ""));
+				bot_on_membership(c->bot, &c->tp, ch->name, 0, "kicked");
 				schedule_rejoin(c, ch);
 			} else {
 				member_del(c, ch, m.params[1]);
@@ -2146,6 +2155,7 @@ irc_send(void *impl, const struct tp_out *out)
 {
 	struct irc *c = impl;
 	struct split_ctx s = {0};
+	struct irc_queue *q;
 	struct buf text;
 	uint64_t now = now_ms();
 	size_t i;
@@ -2163,22 +2173,30 @@ irc_send(void *impl, const struct tp_out *out)
 	if (key_seen(c, out->key))
 		return 0;
 	buf_init(&text);
-	/* A mention in a private chat would only repeat the name. */
-	if (out->mention && out->mention[0] &&
+	/* A mention in a private chat would only repeat the name; so would one
+	 * before a text that names the person already. */
+	if (out->mention && out->mention[0] && !out->named &&
 	    irc_casecmp(out->mention, out->room, c->casemap) != 0)
 		buf_printf(&text, "%s: ", out->mention);
 	buf_puts(&text, out->plain);
 	s.cmd = c->cfg->irc_notice ? "NOTICE" : "PRIVMSG";
 	s.target = out->room;
 	irc_split(text.data, text_budget(c, s.cmd, s.target), collect_piece, &s);
-	if (s.n > q_room(&c->msg)) {
-		log_warnx("irc: the send queue is full; a reply of %zu line(s) to %s is dropped",
-		          s.n, esc(out->room));
+	q = out->urgent ? &c->prio : &c->msg;
+	if (s.n > q_room(q)) {
+		if (out->urgent)
+			log_errorx("irc: %zu safety line(s) are waiting already; a safety reply to %s "
+			           "is dropped",
+			           q->n, esc(out->room));
+		else
+			log_warnx("irc: the send queue is full; a reply of %zu line(s) to %s is "
+			          "dropped",
+			          s.n, esc(out->room));
 		rc = -1;
 	}
 	for (i = 0; i < s.n; i++) {
 		if (rc == 0)
-			q_push(&c->msg, s.lines[i], now);
+			q_push(q, s.lines[i], now);
 		else
 			free(s.lines[i]);
 	}
@@ -2208,6 +2226,18 @@ irc_power_level(void *impl, const char *room, const char *user)
 	o = strchr(c->prefix_modes, 'o');
 	opmask = (1u << (o ? (o - c->prefix_modes) + 1 : 1)) - 1;
 	return (m->modes & opmask) ? 50 : 0;
+}
+
+static int
+irc_member(void *impl, const char *room, const char *user)
+{
+	struct irc *c = impl;
+	struct irc_chan *ch;
+
+	if (room == NULL || user == NULL || (ch = chan_find(c, room)) == NULL || !ch->joined ||
+	    !ch->names_done)
+		return -1;
+	return member_find(c, ch, user) != NULL;
 }
 
 static int
@@ -2325,10 +2355,12 @@ irc_new(struct loop *l, const struct config *cfg, struct bot *b)
 	c->tp.power_level = irc_power_level;
 	c->tp.link = irc_link;
 	c->tp.has_room = irc_has_room;
+	c->tp.member = irc_member;
 	c->rb = xcalloc(1, sizeof(*c->rb));
 	buf_init(&c->out);
 	buf_init(&c->caps);
 	q_init(&c->ctl, IRC_CTL_QUEUE);
+	q_init(&c->prio, IRC_PRIO_QUEUE);
 	q_init(&c->msg, IRC_MSG_QUEUE);
 	c->casemap = IRC_CASEMAP_RFC1459;
 	snprintf(c->prefix_modes, sizeof(c->prefix_modes), "ov");
@@ -2432,8 +2464,10 @@ irc_free(struct irc *c)
 	}
 	free(c->chans);
 	q_clear(&c->ctl);
+	q_clear(&c->prio);
 	q_clear(&c->msg);
 	free(c->ctl.v);
+	free(c->prio.v);
 	free(c->msg.v);
 	buf_free(&c->out);
 	buf_free(&c->caps);

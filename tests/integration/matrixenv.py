@@ -1,12 +1,17 @@
 """A Matrix test bed: the test homeserver, the patient and a moderator,
-a support room, and faqbot configured against them."""
+a support room, and faqbot configured against them; and a bed with a
+support room, a mention-only room and a moderator room, with metrics."""
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
+import urllib.error
+import urllib.request
 
-from harness import Bot, wait_until
+from harness import Bot, free_port, wait_until
 from mxclient import Client, HomeserverProcess
 
 BOT = "@faqbot:localhost"
@@ -94,3 +99,65 @@ class MatrixTestCase(unittest.TestCase):
         found = wait_until(lambda: self.replies_to(room, event_id), timeout,
                            what=f"a reply to {event_id}")
         return found[0]
+
+
+class RoomsTestCase(MatrixTestCase):
+    """A support room, a mention-only room and a moderator room."""
+
+    def setUp(self):
+        super().setUp()
+        self.mod = Client(self.hs.url)
+        self.mod.login("mod", "modpass")
+        self.support = self.patient.create_room(name="Support", invite=[BOT, MOD])
+        self.mention = self.patient.create_room(name="Helpdesk", invite=[BOT])
+        self.modroom = self.mod.create_room(name="Moderators", invite=[BOT, PATIENT])
+        self.mod.join(self.support)
+        self.patient.join(self.modroom)
+        self.metrics_port = free_port()
+
+    def config(self, **over):
+        cfg = bot_config(self.hs.url)
+        cfg["rooms"] = {"default": {"answer": "auto"}, self.mention: {"answer": "mention"}}
+        cfg["moderation"] = {"room": self.modroom}
+        cfg["metrics"] = {"listen": f"127.0.0.1:{self.metrics_port}"}
+        for k, v in over.items():
+            if isinstance(v, dict) and isinstance(cfg.get(k), dict):
+                cfg[k].update(v)
+            else:
+                cfg[k] = v
+        return cfg
+
+    def start(self, workdir=None, **over):
+        bot = self.start_bot(self.config(**over), workdir=workdir)
+        for room in (self.support, self.mention, self.modroom):
+            wait_until(lambda r=room: BOT in self.patient.joined_members(r), 20,
+                       what="the bot to join every room")
+        time.sleep(0.5)
+        return bot
+
+    def bot_messages(self, room):
+        return [e for e in self.ctl.events(room)
+                if e.get("type") == "m.room.message" and e.get("sender") == BOT]
+
+    def wait_bot_message(self, room, pred, timeout=15):
+        return wait_until(lambda: [e for e in self.bot_messages(room) if pred(e)], timeout,
+                          what="a message from the bot")[0]
+
+    def body(self, e):
+        return e["content"]["body"]
+
+    def metric(self, name):
+        """The value of one sample of /metrics (name with its labels), or None."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        m = re.search(r"^" + re.escape(name) + r" (\S+)$", text, re.M)
+        return float(m.group(1)) if m else None
+
+    def healthz(self):
+        """(status, body) of /healthz."""
+        url = f"http://127.0.0.1:{self.metrics_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()

@@ -255,6 +255,57 @@ class Answers(IrcTestCase):
         self.assertFalse(any("registered on" in l for l in bot.log()))
 
 
+class PriorityLane(IrcTestCase):
+    def test_a_safety_answer_goes_before_the_answers_waiting_for_the_flood_limit(self):
+        # One line a second, answers of many lines: a queue builds up.
+        cfg = bot_config(self.net, burst=1, rate_ms=1000)
+        cfg["responses"]["disclaimer"] = DISCLAIMER
+        cfg["policy"] = {"user_rate_per_min": 600, "room_rate_per_min": 600, "cooldown_s": 0}
+        bot = self.start_bot(cfg)
+        patient = self.client("patient")
+        patient.join("#support")
+        helper = self.client("helper")
+        helper.join("#support")
+        emergency = "my husband collapsed and is not breathing"
+        safety = " ".join(expected_reply(bot, emergency, name="helper").split())
+        patient.drain()
+        start = len(bot.log())
+        for q in ("what does palliative care mean?", "what is immunotherapy?",
+                  "what is a clinical trial?"):
+            patient.say("#support", q)
+        # All three answers are queued (and wait for the bucket) when the emergency comes.
+        wait_until(lambda: len([l for l in bot.log()[start:] if "irc: answered" in l]) == 3,
+                   30, what="the three answers to be queued")
+        helper.say("#support", emergency)
+        got = patient.collect_from("faqbot", quiet=4.0, timeout=120)
+        kinds = []
+        for m in got:
+            line = m.params[-1]
+            if line.startswith("helper: "):
+                line = line[len("helper: "):]
+            kinds.append("S" if " ".join(line.split()) in safety else "A")
+        self.assertIn("S", kinds, texts(got))
+        first = kinds.index("S")
+        # The safety lines go together, and before the answers still waiting.
+        self.assertEqual(kinds[first:first + kinds.count("S")], ["S"] * kinds.count("S"))
+        self.assertGreaterEqual(kinds[first:].count("A"), 3, "".join(kinds))
+
+    def test_refusals_count_against_the_flood_limit(self):
+        cfg = bot_config(self.net, channels=["#support", "#mods"])
+        cfg["moderation"] = {"room": "#mods"}
+        cfg["policy"] = {"user_rate_per_min": 3}
+        self.start_bot(cfg)
+        pest = self.client("pest")
+        pest.join("#support")
+        pest.drain()
+        for _ in range(10):
+            pest.say("#support", "!faq stats")
+        got = pest.collect_from("faqbot", quiet=3.0, timeout=60)
+        body = texts(got)
+        self.assertEqual(len([t for t in body if "only moderators" in t]), 3, body)
+        self.assertEqual(len([t for t in body if "wait a moment" in t]), 1, body)
+
+
 class Nick(IrcTestCase):
     def test_nick_collision_is_resolved_and_the_new_nick_is_answered(self):
         holder = self.client("faqbot")
