@@ -188,16 +188,30 @@ on_save_timer(void *arg)
 	loop_timer(dm->loop, SAVE_EVERY_MS, on_save_timer, dm);
 }
 
+/*
+ * Healthy: every transport connected and syncing, and the bot in the
+ * moderator room (without it, safety alerts reach nobody). Else why, in
+ * words, for /healthz.
+ */
 static int
-healthy(void *arg)
+healthy(void *arg, struct buf *why)
 {
 	struct daemon *dm = arg;
+	int ok = 1;
 
-	if (dm->mx && !mx_healthy(dm->mx))
-		return 0;
-	if (dm->irc && !irc_healthy(dm->irc))
-		return 0;
-	return 1;
+	if (dm->mx && !mx_healthy(dm->mx, why))
+		ok = 0;
+	if (dm->irc && !irc_healthy(dm->irc)) {
+		if (why)
+			buf_printf(why, "%sirc: not connected", ok ? "" : "; ");
+		ok = 0;
+	}
+	if (!bot_moderator_room_ok(dm->bot)) {
+		if (why)
+			buf_printf(why, "%sthe bot is not in the moderator room", ok ? "" : "; ");
+		ok = 0;
+	}
+	return ok;
 }
 
 /* Follow-up safety alerts wait for their time. */

@@ -113,9 +113,21 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		return ret;
 	}
 	if (strcmp(url, "/healthz") == 0) {
-		if (m->health == NULL || m->health(m->arg))
+		buf_init(&body);
+		if (m->health == NULL || m->health(m->arg, &body)) {
+			buf_free(&body);
 			return reply(c, MHD_HTTP_OK, text_plain, "ok\n", 3);
-		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, text_plain, "unhealthy\n", 10);
+		}
+		{
+			struct buf text;
+
+			buf_init(&text);
+			buf_printf(&text, "unhealthy: %s\n", body.data ? body.data : "");
+			ret = reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, text_plain, text.data, text.len);
+			buf_free(&text);
+		}
+		buf_free(&body);
+		return ret;
 	}
 	return reply(c, MHD_HTTP_NOT_FOUND, text_plain, "not found\n", 10);
 }

@@ -11,8 +11,11 @@
 
 struct metrics;
 
-/* Returns 1 when the bot is healthy (its transports are connected). */
-typedef int (*metrics_health_fn)(void *arg);
+/*
+ * Returns 1 when the bot is healthy (its transports are connected, it is in
+ * the moderator room); else 0, with the reasons appended to why.
+ */
+typedef int (*metrics_health_fn)(void *arg, struct buf *why);
 
 /*
  * Serves on listen ("127.0.0.1:9464" or "[::1]:9464"; only loopback

@@ -1,39 +1,75 @@
 /*
  * The Matrix transport; see matrix.h.
  *
- * States: VERSIONS -> (LOGIN) -> WHOAMI -> FILTER -> SYNC (forever). Each
- * request that fails for a reason that can pass (network, timeout, 5xx,
- * 429, a malformed reply) is retried after a backoff; a rejected token
- * logs in again when there is a password, and stops otherwise.
+ * States: VERSIONS -> (LOGIN) -> WHOAMI -> FILTER -> ROOMS -> SYNC
+ * (forever). ROOMS lists the rooms the bot is in and fetches the state of
+ * the moderator room (its members and power levels), because a sync from
+ * a saved position carries no state for a room where nothing changed: after
+ * a restart the bot would otherwise know nothing of it. The other rooms'
+ * state is fetched in the background (two at a time) once the sync runs,
+ * and again whenever the bot joins a room. Each request that fails for a
+ * reason that can pass (network, timeout, 5xx, 429, a malformed reply) is
+ * retried after a backoff, capped at a few seconds while the server cannot
+ * be reached at all; a rejected token logs in again when there is a
+ * password, and stops otherwise.
  *
  * No message is lost or answered twice: replies are queued with a
- * transaction id derived from the question's event id; the queue is saved
- * before the since token moves past the batch; after a restart the queue is
- * sent again (the server de-duplicates by transaction id) and the sync
- * resumes from the saved token.
+ * transaction id derived from the question's event id; the queue's changes
+ * are appended to a journal (pending.jsonl) before the since token moves
+ * past the batch; after a restart the queue is sent again (the server
+ * de-duplicates by transaction id) and the sync resumes from the saved
+ * token.
+ *
+ * Sending: safety answers and alerts first, then the rest in the order
+ * they were queued, one request at a time per room (so a room's replies
+ * arrive in order) and up to MX_MAX_INFLIGHT rooms at once. A 429 pauses
+ * the whole queue until the server's retry_after_ms, and for a minute
+ * after it the bot sends one reply at a time, paced by that delay, so that
+ * it does not hammer a server that limits it (one log line for all that).
+ *
+ * What people do to their messages is honoured: a reply's quoted fallback
+ * is not read as the person's words, a question deleted before its answer
+ * went out gets none (and an answer already sent is redacted, where the
+ * bot may), and a message edited into a question soon after is answered
+ * once.
  */
 #include "matrix.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "http.h"
+#include "journal.h"
 #include "log.h"
+#include "smap.h"
 #include "stats.h"
 #include "text.h"
 #include "util.h"
 
-#define MX_MAX_INFLIGHT 8	/* sends at once */
-#define MX_SENT_RING 256	/* our recent event ids, to see replies to us */
-#define MX_MAX_NAMES 20000	/* display names cached */
-#define MX_MAX_PENDING 10000	/* queued replies; beyond this the oldest go */
+#define MX_MAX_INFLIGHT 8	/* sends at once (one per room) */
+#define MX_SENT_RING 1024	/* our recent replies: to see replies to us, and to redact */
+#define MX_SEEN_RING 1024	/* recent messages: for edits and redactions */
+#define MX_MAX_NAMES 20000	/* display names cached (per room and user) */
+#define MX_NAME_MAX 255		/* bytes of a display name kept; a longer one is cut */
+#define MX_MAX_PENDING 10000	/* queued replies; beyond this the oldest non-safety one goes */
+#define MX_MAX_QUEUED 40000	/* a hard ceiling, safety replies included */
+#define MX_JOURNAL_MAX (256u << 20) /* largest pending.jsonl read */
 #define MX_BACKOFF_BASE_MS 500
+#define MX_PROBE_MS 5000	/* retry delay cap while the server cannot be reached */
+#define MX_PACE_MS 60000	/* sending stays paced this long after the last 429 */
+#define MX_EDIT_WINDOW_MS 300000 /* an edit this soon after its original may be answered */
+#define MX_ROOM_MEMBERS 256	/* members tracked per room; beyond, only the count */
+#define MX_MODROOM_MEMBERS 20000 /* members tracked in the moderator room */
+#define MX_LOAD_INFLIGHT 2	/* room state fetches at once */
+#define MX_LOAD_TRIES 5		/* failed fetches of one room's state before giving up */
 #define MX_GAP_PAGE 100		/* messages per /messages page when filling a gap */
 #define MX_GAP_PAGES 10		/* pages per room and gap; older ones are not answered */
 #define MX_GAP_TRIES 5		/* failed attempts at one page before giving up the gap */
@@ -44,9 +80,25 @@ enum mx_state {
 	MX_LOGIN,
 	MX_WHOAMI,
 	MX_FILTER,
+	MX_ROOMS,
 	MX_SYNC,
 	MX_FAILED,
 	MX_STOPPED,
+};
+
+/* What a queued request does. */
+enum mx_kind {
+	MX_KIND_MESSAGE,   /* PUT .../send/m.room.message/TXN */
+	MX_KIND_REDACTION, /* PUT .../redact/EVENT/TXN (one of our answers) */
+};
+
+/* Where a room's state stands. */
+enum mx_load {
+	MX_LOAD_NONE,   /* not wanted (not joined) */
+	MX_LOAD_WANTED, /* to fetch */
+	MX_LOAD_BUSY,   /* being fetched */
+	MX_LOAD_DONE,   /* fetched */
+	MX_LOAD_FAILED, /* given up */
 };
 
 struct send_ctx;
@@ -57,18 +109,55 @@ struct mx_pending {
 	char *room;		/* room id */
 	char *content;		/* the event content, JSON */
 	char *key;		/* the core's idempotency key, or NULL */
+	char *reply_to;		/* MESSAGE: the event it answers, or NULL; REDACTION: the target */
+	enum mx_kind kind;	/* what it does */
+	int urgent;		/* a safety answer or alert: goes first, never dropped */
+	int cancelled;		/* its question was deleted while it was in flight */
 	struct http_req *req;	/* in flight, or NULL */
 	int attempts;		/* failures so far */
 	uint64_t not_before;	/* monotonic ms */
 	uint64_t received_ns;	/* when the question arrived */
 };
 
+/* A set of strings (room ids), small: searched linearly. */
+struct mx_set {
+	char **v;
+	size_t n;
+};
+
 struct mx_room {
 	char *id;		/* room id */
 	cJSON *power;		/* its m.room.power_levels content, or NULL */
-	int direct;		/* a direct chat: the invite said is_direct */
+	int joined;		/* the bot is in it */
+	int dm;			/* its invite said is_direct */
 	int warned_e2e;		/* logged the encrypted-room line */
 	int joining;		/* a join or leave is in flight */
+	enum mx_load load;	/* its state */
+	int load_tries;		/* failed fetches of it */
+	uint64_t load_after;	/* not again before (monotonic ms) */
+	char **mem;		/* joined members, while there are few */
+	size_t nmem;
+	int mem_complete;	/* mem is every member (the state was fetched) */
+	int mem_many;		/* too many to track: mem is empty */
+	long summary_joined;	/* m.joined_member_count of the last summary, or -1 */
+};
+
+/* One of our replies (or alerts) the server took. */
+struct mx_sent {
+	char *event_id;		/* ours */
+	char *reply_to;		/* the question it answers, or NULL */
+	char *room;		/* where */
+};
+
+/* A message the bot read, remembered a while for its edits and redactions. */
+struct mx_seen {
+	char *event_id;		/* the message */
+	char *room;		/* where */
+	char *sender;		/* who wrote it (an edit must come from them) */
+	char *thread_root;	/* its thread, or NULL */
+	uint64_t ts;		/* origin_server_ts (ms) */
+	int replied;		/* the bot replied to it */
+	int redacted;		/* it was deleted */
 };
 
 /*
@@ -115,23 +204,38 @@ struct mx {
 	int failures;		/* consecutive failures of the state machine */
 	uint64_t last_ok_ms;	/* last successful sync */
 	uint64_t up_since_ms;	/* first success after the last failure */
+	uint64_t down_since_ms;	/* first failure of the current trouble, or 0 */
+	int rooms_listed;	/* /joined_rooms answered (ROOMS) */
+	int rooms_ready;	/* ROOMS is done for this process */
 
 	struct mx_pending *pend; /* queued replies */
 	size_t npend;
 	size_t inflight;
 	uint64_t pump_timer;	/* timer for the next send */
-	uint64_t save_timer;	/* timer for a deferred save of the queue */
+	uint64_t save_timer;	/* timer for a deferred flush of the journal */
 	size_t pend_peak;	/* most replies queued since the queue was last empty */
-	int in_batch;		/* handling a sync batch: it saves the queue at its end */
+	int in_batch;		/* handling a sync batch: it flushes the journal at its end */
+	int overflowing;	/* the queue is full (logged once until it drains) */
+	struct jrnl *journal;	/* pending.jsonl: the queue's changes */
+	size_t journal_dead;	/* records in it that no longer matter */
+	uint64_t pause_until;	/* no send before (a 429, or pacing) */
+	uint64_t paced_until;	/* one send at a time, paced, until then */
+	uint64_t pace_ms;	/* the pace: the server's last retry_after_ms */
+	int paced;		/* pacing is on (for the log line when it ends) */
+	int pace_sent;		/* a paced send went through since the last 429 */
 
-	struct mx_room *rooms;	/* joined rooms */
+	struct mx_room *rooms;	/* known rooms */
 	size_t nrooms;
-	char *sent[MX_SENT_RING]; /* our recent event ids */
+	struct mx_set dms;	/* rooms invited to as direct chats (saved) */
+	struct mx_set told;	/* encrypted rooms the bot has said it cannot read (saved) */
+	struct load_op *loads;	/* room state fetches in flight */
+	size_t nloads;
+	struct mx_sent sent[MX_SENT_RING]; /* our recent replies */
 	size_t sent_next;
-	struct {
-		char *user;
-		char *name;
-	} *names;		/* display names */
+	struct mx_seen seen[MX_SEEN_RING]; /* recent messages */
+	size_t seen_next;
+	struct smap name_idx;	/* "room\x1fuser" -> index in names */
+	char **names;		/* display names, NULL when unset */
 	size_t nnames;
 
 	struct member_op *ops;	/* joins and leaves in flight */
@@ -154,12 +258,22 @@ struct member_op {
 	struct member_op *next;		/* list of those in flight */
 };
 
+/* A room state fetch in flight (the rooms array moves: the room goes by id). */
+struct load_op {
+	struct mx *m;			/* whose */
+	char *room;			/* which room */
+	struct http_req *req;		/* in flight */
+	struct load_op *next;		/* list of those in flight */
+};
+
 static void mx_step(struct mx *m);
 static void mx_pump(struct mx *m);
 static int mx_send(void *impl, const struct tp_out *out);
 static int mx_power_level(void *impl, const char *room, const char *user);
 static int mx_link(void *impl, const char *room, const char *event_id, struct buf *out);
 static int mx_has_room(void *impl, const char *room);
+static int mx_member(void *impl, const char *room, const char *user);
+static void loads_pump(struct mx *m);
 
 /* --- helpers ------------------------------------------------------------ */
 
@@ -240,6 +354,83 @@ retry_after(const struct http_resp *r)
 	return ms;
 }
 
+/* --- small sets of room ids --------------------------------------------- */
+
+static int
+set_has(const struct mx_set *set, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		if (strcmp(set->v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+/* Adds s; returns 1 when it was not there. */
+static int
+set_add(struct mx_set *set, const char *s)
+{
+	if (set_has(set, s))
+		return 0;
+	set->v = xreallocarray(set->v, set->n + 1, sizeof(*set->v));
+	set->v[set->n++] = xstrdup(s);
+	return 1;
+}
+
+/* Removes s; returns 1 when it was there. */
+static int
+set_del(struct mx_set *set, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++) {
+		if (strcmp(set->v[i], s) == 0) {
+			free(set->v[i]);
+			set->v[i] = set->v[--set->n];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void
+set_free(struct mx_set *set)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		free(set->v[i]);
+	free(set->v);
+	set->v = NULL;
+	set->n = 0;
+}
+
+static void
+set_to_json(cJSON *obj, const char *key, const struct mx_set *set)
+{
+	cJSON *a = cJSON_AddArrayToObject(obj, key);
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(set->v[i]));
+}
+
+/* At most 100,000 room ids, each one a room id: a damaged file cannot make it huge. */
+static void
+set_from_json(struct mx_set *set, cJSON *obj, const char *key)
+{
+	cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, key), *e;
+
+	cJSON_ArrayForEach(e, a)
+	{
+		if (set->n >= 100000)
+			break;
+		if (cJSON_IsString(e) && e->valuestring[0] == '!' && strlen(e->valuestring) < 256)
+			set_add(set, e->valuestring);
+	}
+}
+
 /* --- persistence ------------------------------------------------------- */
 
 static char *
@@ -267,6 +458,8 @@ save_session(struct mx *m)
 		cJSON_AddStringToObject(j, "filter_hash", m->filter_hash);
 	if (m->since)
 		cJSON_AddStringToObject(j, "since", m->since);
+	set_to_json(j, "direct_rooms", &m->dms);
+	set_to_json(j, "told_encrypted", &m->told);
 	text = cJSON_Print(j);
 	cJSON_Delete(j);
 	if (file_write_atomic(path, text, strlen(text), 0600) == -1)
@@ -319,6 +512,8 @@ load_session(struct mx *m)
 			m->filter_id = jstr(j, "filter_id");
 			m->filter_hash = jstr(j, "filter_hash");
 			m->since = jstr(j, "since");
+			set_from_json(&m->dms, j, "direct_rooms");
+			set_from_json(&m->told, j, "told_encrypted");
 			if (m->cfg->mx_access_token[0] == '\0') {
 				m->token = jstr(j, "access_token");
 				m->token_from_login = m->token != NULL;
@@ -331,28 +526,108 @@ load_session(struct mx *m)
 	free(path);
 }
 
-static void
-save_pending(struct mx *m)
+/*
+ * The queue's journal, pending.jsonl: {"add": {...}} when a reply joins
+ * the queue, {"del": TXN} when it leaves (sent, refused or withdrawn).
+ * Replayed at start; rewritten whole only when the records of replies
+ * gone outweigh the live ones. pending_record() is the line that queues p
+ * (caller frees).
+ */
+static char *
+pending_record(const struct mx_pending *p)
 {
-	cJSON *arr = cJSON_CreateArray(), *e;
-	char *text, *path = state_file(m, "pending.json");
+	cJSON *rec = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(rec, "add");
+	char *text;
+
+	cJSON_AddStringToObject(e, "txn", p->txn);
+	cJSON_AddStringToObject(e, "room", p->room);
+	cJSON_AddStringToObject(e, "content", p->content);
+	if (p->key)
+		cJSON_AddStringToObject(e, "key", p->key);
+	if (p->reply_to)
+		cJSON_AddStringToObject(e, "reply_to", p->reply_to);
+	if (p->kind == MX_KIND_REDACTION)
+		cJSON_AddStringToObject(e, "kind", "redaction");
+	if (p->urgent)
+		cJSON_AddTrueToObject(e, "urgent");
+	text = cJSON_PrintUnformatted(rec);
+	cJSON_Delete(rec);
+	return text;
+}
+
+static void
+journal_add(struct mx *m, const struct mx_pending *p)
+{
+	char *text;
+
+	if (m->journal == NULL)
+		return;
+	text = pending_record(p);
+	jrnl_add(m->journal, text);
+	free(text);
+}
+
+static void
+journal_del(struct mx *m, const char *txn)
+{
+	cJSON *rec = cJSON_CreateObject();
+	char *text;
+
+	if (m->journal == NULL) {
+		cJSON_Delete(rec);
+		return;
+	}
+	cJSON_AddStringToObject(rec, "del", txn);
+	text = cJSON_PrintUnformatted(rec);
+	cJSON_Delete(rec);
+	jrnl_add(m->journal, text);
+	free(text);
+	m->journal_dead += 2; /* the del, and the add it cancels */
+}
+
+/* Rewrites the journal as the queue is now. */
+static void
+journal_compact(struct mx *m)
+{
+	struct buf all;
 	size_t i;
 
+	if (m->journal == NULL)
+		return;
+	buf_init(&all);
 	for (i = 0; i < m->npend; i++) {
-		e = cJSON_CreateObject();
-		cJSON_AddStringToObject(e, "txn", m->pend[i].txn);
-		cJSON_AddStringToObject(e, "room", m->pend[i].room);
-		cJSON_AddStringToObject(e, "content", m->pend[i].content);
-		if (m->pend[i].key)
-			cJSON_AddStringToObject(e, "key", m->pend[i].key);
-		cJSON_AddItemToArray(arr, e);
+		char *text = pending_record(&m->pend[i]);
+
+		buf_puts(&all, text);
+		buf_putc(&all, '\n');
+		free(text);
 	}
-	text = cJSON_PrintUnformatted(arr);
-	cJSON_Delete(arr);
-	if (file_write_atomic(path, text, strlen(text), 0600) == -1)
-		log_warn("matrix: cannot save %s", path);
-	free(text);
-	free(path);
+	if (jrnl_replace(m->journal, all.data ? all.data : "", all.len) == -1)
+		log_warn("matrix: cannot rewrite the reply queue's journal");
+	else
+		m->journal_dead = 0;
+	buf_free(&all);
+}
+
+/*
+ * Makes the queue's changes durable: appends them (a few hundred bytes a
+ * reply), or rewrites the file when dead records outweigh the live ones.
+ */
+static void
+pending_flush(struct mx *m)
+{
+	if (m->journal == NULL)
+		return;
+	if (m->journal_dead > 256 && m->journal_dead > 2 * m->npend) {
+		journal_compact(m);
+		return;
+	}
+	if (m->npend == 0 && m->journal_dead > 0) {
+		journal_compact(m); /* an empty file */
+		return;
+	}
+	if (jrnl_pending(m->journal) && jrnl_flush(m->journal) == -1)
+		log_warn("matrix: cannot write the reply queue's journal");
 }
 
 static void
@@ -361,7 +636,7 @@ on_save(void *arg)
 	struct mx *m = arg;
 
 	m->save_timer = 0;
-	save_pending(m);
+	pending_flush(m);
 #ifdef __GLIBC__
 	/* A burst of replies has drained: give its memory back. */
 	if (m->npend == 0 && m->pend_peak > 256) {
@@ -372,11 +647,11 @@ on_save(void *arg)
 }
 
 /*
- * A reply left the queue (sent, or refused for good). Saving that can wait
+ * A reply left the queue (sent, or refused for good). Writing that can wait
  * a moment and take several at once: should the bot die first, the reply
  * is sent again on restart with the same transaction id, which the server
  * recognises, so nothing is posted twice. (A reply joining the queue is
- * saved before its question's batch is acknowledged.)
+ * written before its question's batch is acknowledged.)
  */
 static void
 pending_changed(struct mx *m)
@@ -386,42 +661,95 @@ pending_changed(struct mx *m)
 }
 
 static void pending_add(struct mx *m, const char *txn, const char *room, const char *content,
-    const char *key, uint64_t received_ns);
+    const char *key, const char *reply_to, enum mx_kind kind, int urgent, uint64_t received_ns,
+    int journal);
+static void pending_remove(struct mx *m, size_t i);
 
+/* One record of the journal on replay. */
+static void
+replay_line(void *arg, char *line, size_t len)
+{
+	struct mx *m = arg;
+	cJSON *rec = cJSON_ParseWithLength(line, len), *add, *del;
+	size_t i;
+
+	if (rec == NULL)
+		return; /* a damaged record: the rest still counts */
+	add = cJSON_GetObjectItemCaseSensitive(rec, "add");
+	del = cJSON_GetObjectItemCaseSensitive(rec, "del");
+	if (cJSON_IsObject(add)) {
+		char *txn = jstr(add, "txn"), *room = jstr(add, "room"), *content = jstr(add, "content");
+		char *key = jstr(add, "key"), *reply_to = jstr(add, "reply_to"), *kind = jstr(add, "kind");
+
+		if (txn && room && content)
+			pending_add(m, txn, room, content, key, reply_to,
+			    kind && strcmp(kind, "redaction") == 0 ? MX_KIND_REDACTION
+								     : MX_KIND_MESSAGE,
+			    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(add, "urgent")), 0, 0);
+		free(txn);
+		free(room);
+		free(content);
+		free(key);
+		free(reply_to);
+		free(kind);
+	} else if (cJSON_IsString(del)) {
+		for (i = 0; i < m->npend; i++)
+			if (strcmp(m->pend[i].txn, del->valuestring) == 0) {
+				pending_remove(m, i);
+				break;
+			}
+	}
+	cJSON_Delete(rec);
+}
+
+/*
+ * Loads the queue: the journal, and pending.json as earlier versions wrote
+ * it (taken over into the journal, then removed). Opens the journal.
+ */
 static void
 load_pending(struct mx *m)
 {
-	char *path = state_file(m, "pending.json"), *text;
+	char *path = state_file(m, "pending.jsonl"), *old = state_file(m, "pending.json");
+	char *text;
 	size_t len;
 	cJSON *arr, *e;
+	int migrated = 0;
 
-	text = file_read(path, 64 << 20, &len);
-	if (text == NULL) {
-		free(path);
-		return;
-	}
-	arr = cJSON_ParseWithLength(text, len);
-	free(text);
-	if (!cJSON_IsArray(arr)) {
-		log_warnx("matrix: %s is damaged; its replies cannot be resent", path);
-	} else {
+	if (jrnl_replay(path, MX_JOURNAL_MAX, replay_line, m) == -1)
+		log_warn("matrix: cannot read %s; its replies cannot be resent", path);
+	if ((text = file_read(old, 64 << 20, &len)) != NULL) {
+		arr = cJSON_ParseWithLength(text, len);
+		free(text);
+		if (!cJSON_IsArray(arr))
+			log_warnx("matrix: %s is damaged; its replies cannot be resent", old);
 		cJSON_ArrayForEach(e, arr)
 		{
 			char *txn = jstr(e, "txn"), *room = jstr(e, "room"), *content = jstr(e, "content");
 			char *key = jstr(e, "key");
 
 			if (txn && room && content)
-				pending_add(m, txn, room, content, key, 0);
+				pending_add(m, txn, room, content, key, NULL, MX_KIND_MESSAGE, 0, 0, 0);
 			free(txn);
 			free(room);
 			free(content);
 			free(key);
 		}
-		if (m->npend)
-			log_info("matrix: %zu reply(s) from before the restart will be sent", m->npend);
+		cJSON_Delete(arr);
+		migrated = 1;
 	}
-	cJSON_Delete(arr);
+	if ((m->journal = jrnl_open(path, 0600)) == NULL)
+		log_warn("matrix: cannot open %s: the reply queue is not kept across restarts",
+		    path);
+	/* What the replay dropped, and the old file's replies, make a fresh start. */
+	if (m->journal != NULL && (migrated || m->npend > 0 || jrnl_size(m->journal) > 0)) {
+		journal_compact(m);
+		if (migrated && unlink(old) == -1)
+			log_warn("matrix: cannot remove %s", old);
+	}
+	if (m->npend)
+		log_info("matrix: %zu reply(s) from before the restart will be sent", m->npend);
 	free(path);
+	free(old);
 }
 
 /* --- rooms, names, our events ------------------------------------------ */
@@ -429,6 +757,7 @@ load_pending(struct mx *m)
 static struct mx_room *
 room_get(struct mx *m, const char *id, int create)
 {
+	struct mx_room *r;
 	size_t i;
 
 	for (i = 0; i < m->nrooms; i++)
@@ -437,9 +766,32 @@ room_get(struct mx *m, const char *id, int create)
 	if (!create)
 		return NULL;
 	m->rooms = xreallocarray(m->rooms, m->nrooms + 1, sizeof(*m->rooms));
-	memset(&m->rooms[m->nrooms], 0, sizeof(m->rooms[0]));
-	m->rooms[m->nrooms].id = xstrdup(id);
-	return &m->rooms[m->nrooms++];
+	r = &m->rooms[m->nrooms++];
+	memset(r, 0, sizeof(*r));
+	r->id = xstrdup(id);
+	r->dm = set_has(&m->dms, id);
+	r->summary_joined = -1;
+	return r;
+}
+
+static void
+members_clear(struct mx_room *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nmem; i++)
+		free(r->mem[i]);
+	free(r->mem);
+	r->mem = NULL;
+	r->nmem = 0;
+}
+
+static void
+room_clear(struct mx_room *r)
+{
+	free(r->id);
+	cJSON_Delete(r->power);
+	members_clear(r);
 }
 
 static void
@@ -449,56 +801,144 @@ room_forget(struct mx *m, const char *id)
 
 	for (i = 0; i < m->nrooms; i++) {
 		if (strcmp(m->rooms[i].id, id) == 0) {
-			free(m->rooms[i].id);
-			cJSON_Delete(m->rooms[i].power);
+			room_clear(&m->rooms[i]);
 			m->rooms[i] = m->rooms[--m->nrooms];
 			return;
 		}
 	}
 }
 
-static void
-name_set(struct mx *m, const char *user, const char *name)
+static int
+is_modroom(const struct mx *m, const char *room)
 {
-	size_t i;
+	return m->cfg->moderator_room[0] != '\0' && strcmp(m->cfg->moderator_room, room) == 0;
+}
 
-	for (i = 0; i < m->nnames; i++) {
-		if (strcmp(m->names[i].user, user) == 0) {
-			free(m->names[i].name);
-			m->names[i].name = xstrdup(name);
+/*
+ * user's membership of room is joined (or not) now. Members are tracked
+ * one by one while there are few (and in the moderator room, where each
+ * counts); a bigger room keeps only its count.
+ */
+static void
+member_set(struct mx *m, struct mx_room *r, const char *user, int joined)
+{
+	size_t i, cap = is_modroom(m, r->id) ? MX_MODROOM_MEMBERS : MX_ROOM_MEMBERS;
+
+	if (r->mem_many)
+		return;
+	for (i = 0; i < r->nmem; i++) {
+		if (strcmp(r->mem[i], user) == 0) {
+			if (!joined) {
+				free(r->mem[i]);
+				r->mem[i] = r->mem[--r->nmem];
+			}
 			return;
 		}
 	}
-	if (m->nnames >= MX_MAX_NAMES) {
-		/* Forget them all: names come back with the next member events. */
-		for (i = 0; i < m->nnames; i++) {
-			free(m->names[i].user);
-			free(m->names[i].name);
-		}
-		m->nnames = 0;
+	if (!joined)
+		return;
+	if (r->nmem >= cap) {
+		members_clear(r);
+		r->mem_many = 1;
+		return;
 	}
-	m->names = xreallocarray(m->names, m->nnames + 1, sizeof(*m->names));
-	m->names[m->nnames].user = xstrdup(user);
-	m->names[m->nnames].name = xstrdup(name);
-	m->nnames++;
+	r->mem = xreallocarray(r->mem, r->nmem + 1, sizeof(*r->mem));
+	r->mem[r->nmem++] = xstrdup(user);
 }
 
-static const char *
-name_get(const struct mx *m, const char *user)
+/* Joined members of r, or -1 when not known. */
+static long
+members_count(const struct mx_room *r)
+{
+	if (r->mem_complete && !r->mem_many)
+		return (long)r->nmem;
+	if (r->summary_joined >= 0)
+		return r->summary_joined;
+	return r->mem_many ? LONG_MAX : -1;
+}
+
+/* A direct chat: invited as one, and just the bot and one person in it now. */
+static int
+room_direct(const struct mx_room *r)
+{
+	return r->dm && members_count(r) == 2;
+}
+
+/* The key of a display name: room and user, apart. */
+static char *
+name_key(const char *room, const char *user, size_t *len)
+{
+	char *k = xasprintf("%s\x1f%s", room, user);
+
+	*len = strlen(k);
+	return k;
+}
+
+static void
+names_clear(struct mx *m)
 {
 	size_t i;
 
 	for (i = 0; i < m->nnames; i++)
-		if (strcmp(m->names[i].user, user) == 0)
-			return m->names[i].name;
-	return NULL;
+		free(m->names[i]);
+	free(m->names);
+	m->names = NULL;
+	m->nnames = 0;
+	smap_free(&m->name_idx);
+	smap_init(&m->name_idx);
+}
+
+/*
+ * user's display name in room (per room: a name set for one room is not
+ * used in another). NULL or "" forgets it; a name longer than MX_NAME_MAX
+ * bytes replaces the old one, cut (never inside a character).
+ */
+static void
+name_set(struct mx *m, const char *room, const char *user, const char *name)
+{
+	size_t len;
+	char *k = name_key(room, user, &len);
+	uint32_t *v = smap_get(&m->name_idx, k, len);
+	int added;
+
+	if (v == NULL && (name == NULL || name[0] == '\0')) {
+		free(k);
+		return;
+	}
+	if (v == NULL) {
+		if (m->nnames >= MX_MAX_NAMES)
+			names_clear(m); /* names come back with the next member events */
+		v = smap_put(&m->name_idx, k, len, (uint32_t)m->nnames, &added);
+		m->names = xreallocarray(m->names, m->nnames + 1, sizeof(*m->names));
+		m->names[m->nnames++] = NULL;
+	}
+	free(m->names[*v]);
+	m->names[*v] = name && name[0] ? text_display_safe(name, MX_NAME_MAX) : NULL;
+	free(k);
+}
+
+static const char *
+name_get(const struct mx *m, const char *room, const char *user)
+{
+	size_t len;
+	char *k = name_key(room, user, &len);
+	uint32_t *v = smap_get(&m->name_idx, k, len);
+
+	free(k);
+	return v != NULL ? m->names[*v] : NULL;
 }
 
 static void
-sent_remember(struct mx *m, const char *event_id)
+sent_remember(struct mx *m, const char *event_id, const char *reply_to, const char *room)
 {
-	free(m->sent[m->sent_next]);
-	m->sent[m->sent_next] = xstrdup(event_id);
+	struct mx_sent *s = &m->sent[m->sent_next];
+
+	free(s->event_id);
+	free(s->reply_to);
+	free(s->room);
+	s->event_id = xstrdup(event_id);
+	s->reply_to = reply_to ? xstrdup(reply_to) : NULL;
+	s->room = xstrdup(room);
 	m->sent_next = (m->sent_next + 1) % MX_SENT_RING;
 }
 
@@ -508,9 +948,45 @@ sent_by_us(const struct mx *m, const char *event_id)
 	size_t i;
 
 	for (i = 0; i < MX_SENT_RING; i++)
-		if (m->sent[i] && strcmp(m->sent[i], event_id) == 0)
+		if (m->sent[i].event_id && strcmp(m->sent[i].event_id, event_id) == 0)
 			return 1;
 	return 0;
+}
+
+static struct mx_seen *
+seen_find(struct mx *m, const char *event_id)
+{
+	size_t i;
+
+	for (i = 0; i < MX_SEEN_RING; i++)
+		if (m->seen[i].event_id && strcmp(m->seen[i].event_id, event_id) == 0)
+			return &m->seen[i];
+	return NULL;
+}
+
+static void
+seen_clear(struct mx_seen *s)
+{
+	free(s->event_id);
+	free(s->room);
+	free(s->sender);
+	free(s->thread_root);
+	memset(s, 0, sizeof(*s));
+}
+
+static void
+seen_remember(struct mx *m, const char *event_id, const char *room, const char *sender,
+    const char *thread_root, uint64_t ts)
+{
+	struct mx_seen *s = &m->seen[m->seen_next];
+
+	seen_clear(s);
+	s->event_id = xstrdup(event_id);
+	s->room = xstrdup(room);
+	s->sender = xstrdup(sender);
+	s->thread_root = thread_root ? xstrdup(thread_root) : NULL;
+	s->ts = ts;
+	m->seen_next = (m->seen_next + 1) % MX_SEEN_RING;
 }
 
 /* --- the state machine ------------------------------------------------- */
@@ -531,32 +1007,62 @@ retry_later(struct mx *m, uint64_t ms)
 	m->retry_timer = loop_timer(m->loop, ms, on_retry, m);
 }
 
-/* A failure that can pass: count it and try again after the backoff. */
+/*
+ * A failure that can pass: count it and try again after the backoff. While
+ * the server cannot be reached at all (no reply, or a proxy's 502, 503 or
+ * 504), the delay stays under MX_PROBE_MS, so that the bot is back within
+ * seconds of the server. The first failures of a stretch are warnings;
+ * then one a minute or so, the rest at debug level.
+ */
 static void
 transient(struct mx *m, const char *what, const struct http_resp *r)
 {
+	int unreachable = r->status == 0 || r->status == 502 || r->status == 503 ||
+	    r->status == 504;
 	uint64_t wait;
 	long ra;
-	char ec[64];
+	char ec[64], line[512];
 
 	m->failures++;
 	m->up_since_ms = 0;
+	if (m->down_since_ms == 0)
+		m->down_since_ms = now_ms();
 	if (r->status == 429 && (ra = retry_after(r)) >= 0) {
 		wait = (uint64_t)ra;
-		log_warnx("matrix: %s: rate limited (%s); retrying in %llu ms", what,
-		    errcode(r, ec, sizeof(ec)), (unsigned long long)wait);
+		snprintf(line, sizeof(line), "matrix: %s: rate limited (%s); retrying in %llu ms",
+		    what, errcode(r, ec, sizeof(ec)), (unsigned long long)wait);
 	} else {
 		wait = backoff_ms(m, m->failures);
+		if (unreachable && wait > MX_PROBE_MS)
+			wait = MX_PROBE_MS - (uint64_t)(rand() % 1000);
 		if (r->status)
-			log_warnx("matrix: %s: HTTP %ld %s; retrying in %llu ms", what, r->status,
-			    errcode(r, ec, sizeof(ec)), (unsigned long long)wait);
+			snprintf(line, sizeof(line), "matrix: %s: HTTP %ld %s; retrying in %llu ms",
+			    what, r->status, errcode(r, ec, sizeof(ec)), (unsigned long long)wait);
 		else
-			log_warnx("matrix: %s: %s; retrying in %llu ms", what, r->error,
-			    (unsigned long long)wait);
+			snprintf(line, sizeof(line), "matrix: %s: %s; retrying in %llu ms", what,
+			    r->error, (unsigned long long)wait);
 	}
+	if (m->failures <= 3 || m->failures % 12 == 0)
+		log_warnx("%s", line);
+	else
+		log_debug("%s", line);
 	stats_sync_error(m->bot->stats, "matrix");
 	m->bot->dirty = 1;
 	retry_later(m, wait);
+}
+
+/* A request of the state machine succeeded: the end of any trouble. */
+static void
+link_ok(struct mx *m)
+{
+	uint64_t now = now_ms();
+
+	if (m->down_since_ms == 0)
+		return;
+	log_info("matrix: connected again after %llu s (%d failed attempt%s)",
+	    (unsigned long long)((now - m->down_since_ms + 500) / 1000), m->failures,
+	    m->failures == 1 ? "" : "s");
+	m->down_since_ms = 0;
 }
 
 static void
@@ -622,6 +1128,7 @@ on_versions(void *arg, const struct http_resp *r)
 	m->prefix = xstrdup(!v3 && r0 ? "/_matrix/client/r0" : "/_matrix/client/v3");
 	if (!v3 && r0)
 		log_info("matrix: the server speaks only r0; using r0 paths");
+	link_ok(m);
 	m->failures = 0;
 	m->state = m->token ? MX_WHOAMI : MX_LOGIN;
 	mx_step(m);
@@ -662,6 +1169,7 @@ on_login(void *arg, const struct http_resp *r)
 	m->token_gen++;
 	save_session(m);
 	log_info("matrix: logged in as %s, device %s", m->cfg->mx_user_id, m->device_id);
+	link_ok(m);
 	m->failures = 0;
 	m->state = MX_WHOAMI;
 	mx_step(m);
@@ -700,6 +1208,7 @@ on_whoami(void *arg, const struct http_resp *r)
 	at = strchr(uid, ':');
 	m->localpart = xstrndup(uid + 1, (size_t)(at - uid - 1));
 	log_info("matrix: connected to %s as %s", m->base, m->user_id);
+	link_ok(m);
 	m->failures = 0;
 	m->state = MX_FILTER;
 	mx_step(m);
@@ -715,7 +1224,7 @@ filter_json(void)
 	    "\"state\":{\"types\":[\"m.room.member\",\"m.room.power_levels\"],"
 	    "\"lazy_load_members\":true},"
 	    "\"timeline\":{\"types\":[\"m.room.message\",\"m.room.encrypted\",\"m.room.member\","
-	    "\"m.room.power_levels\"],\"limit\":50}}}");
+	    "\"m.room.power_levels\",\"m.room.redaction\"],\"limit\":50}}}");
 }
 
 static void
@@ -747,8 +1256,9 @@ on_filter(void *arg, const struct http_resp *r)
 	m->filter_hash = xasprintf("%016llx", (unsigned long long)hash_bytes(f, strlen(f)));
 	free(f);
 	save_session(m);
+	link_ok(m);
 	m->failures = 0;
-	m->state = MX_SYNC;
+	m->state = m->rooms_ready ? MX_SYNC : MX_ROOMS;
 	mx_step(m);
 }
 
@@ -784,6 +1294,14 @@ on_member_op(void *arg, const struct http_resp *r)
 		}
 	if (room)
 		room->joining = 0;
+	if (r->status == 200 && op->join && room != NULL && !room->joined) {
+		/* In it now (its sync entry may come a batch later): its state is fetched. */
+		room->joined = 1;
+		room->load = MX_LOAD_WANTED;
+		room->load_tries = 0;
+		bot_on_membership(op->m->bot, &op->m->tp, op->room, 1, NULL);
+		loads_pump(op->m);
+	}
 	if (r->status == 200)
 		log_info("matrix: %s %s", op->join ? "joined" : "declined the invite to", op->room);
 	else
@@ -827,7 +1345,10 @@ handle_invite(struct mx *m, const char *room_id, cJSON *invite)
 		}
 	}
 	room = room_get(m, room_id, 1);
-	room->direct = direct;
+	room->dm = direct;
+	/* Remembered: after a restart the invite is long gone. */
+	if (direct ? set_add(&m->dms, room_id) : set_del(&m->dms, room_id))
+		save_session(m);
 	if (room->joining)
 		return;
 	room->joining = 1;
@@ -859,23 +1380,128 @@ handle_state_event(struct mx *m, struct mx_room *room, cJSON *e)
 	cJSON *type = cJSON_GetObjectItemCaseSensitive(e, "type");
 	cJSON *sk = cJSON_GetObjectItemCaseSensitive(e, "state_key");
 	cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
-	cJSON *dn;
+	cJSON *dn, *mem;
 
 	if (!cJSON_IsString(type) || !cJSON_IsString(sk) || !cJSON_IsObject(content))
 		return;
 	if (strcmp(type->valuestring, "m.room.member") == 0) {
+		mem = cJSON_GetObjectItemCaseSensitive(content, "membership");
 		dn = cJSON_GetObjectItemCaseSensitive(content, "displayname");
-		if (cJSON_IsString(dn) && dn->valuestring[0] && strlen(dn->valuestring) < 256)
-			name_set(m, sk->valuestring, dn->valuestring);
+		name_set(m, room->id, sk->valuestring, cJSON_IsString(dn) ? dn->valuestring : NULL);
+		if (cJSON_IsString(mem))
+			member_set(m, room, sk->valuestring, strcmp(mem->valuestring, "join") == 0);
 	} else if (strcmp(type->valuestring, "m.room.power_levels") == 0 && sk->valuestring[0] == '\0') {
 		cJSON_Delete(room->power);
 		room->power = cJSON_Duplicate(content, 1);
 	}
 }
 
-/* Does the message address us: a mention, a reply to us, our name? */
+/*
+ * The whole state of room (GET /rooms/{id}/state, an array of events):
+ * power levels, and every member with their name; a room with more members
+ * than are tracked keeps only its count, and their names come with their
+ * messages.
+ */
+static void
+room_apply_state(struct mx *m, struct mx_room *room, cJSON *arr)
+{
+	cJSON *e, *type, *mem;
+	long joined = 0;
+	size_t cap = is_modroom(m, room->id) ? MX_MODROOM_MEMBERS : MX_ROOM_MEMBERS;
+
+	cJSON_ArrayForEach(e, arr)
+	{
+		type = cJSON_GetObjectItemCaseSensitive(e, "type");
+		mem = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(e, "content"), "membership");
+		if (cJSON_IsString(type) && strcmp(type->valuestring, "m.room.member") == 0 &&
+		    cJSON_IsString(mem) && strcmp(mem->valuestring, "join") == 0)
+			joined++;
+	}
+	members_clear(room);
+	room->mem_many = (size_t)joined > cap;
+	room->summary_joined = joined;
+	cJSON_ArrayForEach(e, arr)
+	{
+		if (!cJSON_IsObject(e))
+			continue;
+		type = cJSON_GetObjectItemCaseSensitive(e, "type");
+		if (room->mem_many && cJSON_IsString(type) &&
+		    strcmp(type->valuestring, "m.room.member") == 0)
+			continue;
+		handle_state_event(m, room, e);
+	}
+	room->mem_complete = !room->mem_many;
+	room->load = MX_LOAD_DONE;
+	room->load_tries = 0;
+}
+
+/* May the bot redact its own messages in room (send m.room.redaction)? */
 static int
-addressed_to_us(const struct mx *m, cJSON *content, const char *body)
+can_redact(const struct mx *m, const struct mx_room *room)
+{
+	cJSON *users, *me, *def, *events, *need;
+	double mine, want;
+
+	if (room == NULL || room->power == NULL)
+		return 1; /* not known: try, and the server says */
+	users = cJSON_GetObjectItemCaseSensitive(room->power, "users");
+	me = cJSON_GetObjectItemCaseSensitive(users, m->user_id);
+	def = cJSON_GetObjectItemCaseSensitive(room->power, "users_default");
+	mine = cJSON_IsNumber(me) ? me->valuedouble : cJSON_IsNumber(def) ? def->valuedouble : 0;
+	events = cJSON_GetObjectItemCaseSensitive(room->power, "events");
+	need = cJSON_GetObjectItemCaseSensitive(events, "m.room.redaction");
+	if (!cJSON_IsNumber(need))
+		need = cJSON_GetObjectItemCaseSensitive(room->power, "events_default");
+	want = cJSON_IsNumber(need) ? need->valuedouble : 0;
+	return mine >= want;
+}
+
+/*
+ * The reply fallback at the start of body (a reply made by a client that
+ * quotes what it replies to: "> <@sender:server> first line", more "> "
+ * lines, a blank line, then the reply): returns where the person's own
+ * words start, and the quoted sender in *who (wlen bytes), or body itself
+ * when there is no fallback.
+ */
+static const char *
+strip_fallback(const char *body, const char **who, size_t *wlen)
+{
+	const char *p = body, *nl, *gt, *s;
+
+	*who = NULL;
+	*wlen = 0;
+	if (strncmp(p, "> <", 3) == 0)
+		s = p + 3;
+	else if (strncmp(p, "> * <", 5) == 0)
+		s = p + 5;
+	else
+		return body;
+	if (strchr(p, '\n') == NULL)
+		return body;
+	nl = strchr(s, '\n');
+	if ((gt = strchr(s, '>')) != NULL && gt < nl) {
+		*who = s;
+		*wlen = (size_t)(gt - s);
+	}
+	while (strncmp(p, "> ", 2) == 0 || strncmp(p, ">\n", 2) == 0) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			return p + strlen(p); /* all quote, no reply */
+		p = nl + 1;
+	}
+	if (*p == '\n')
+		p++;
+	return p;
+}
+
+/*
+ * Does the message address us: a mention, a reply to us (one we know we
+ * sent, or whose fallback quotes us), our id in what they wrote themselves?
+ * text is the body without its fallback; quoted the fallback's sender.
+ */
+static int
+addressed_to_us(const struct mx *m, cJSON *content, const char *text, const char *quoted,
+    size_t qlen)
 {
 	cJSON *ment = cJSON_GetObjectItemCaseSensitive(content, "m.mentions");
 	cJSON *ids = cJSON_GetObjectItemCaseSensitive(ment, "user_ids"), *e;
@@ -884,6 +1510,7 @@ addressed_to_us(const struct mx *m, cJSON *content, const char *body)
 	    cJSON_GetObjectItemCaseSensitive(rel, "m.in_reply_to"), "event_id");
 	cJSON *fb = cJSON_GetObjectItemCaseSensitive(content, "formatted_body");
 	cJSON *falling = cJSON_GetObjectItemCaseSensitive(rel, "is_falling_back");
+	const char *own;
 
 	cJSON_ArrayForEach(e, ids)
 	{
@@ -891,11 +1518,116 @@ addressed_to_us(const struct mx *m, cJSON *content, const char *body)
 			return 1;
 	}
 	/* A reply to one of our messages (not the automatic one of a thread). */
-	if (cJSON_IsString(irt) && !cJSON_IsTrue(falling) && sent_by_us(m, irt->valuestring))
-		return 1;
-	if (cJSON_IsString(fb) && strstr(fb->valuestring, m->user_id) != NULL)
-		return 1;
-	return strstr(body, m->user_id) != NULL;
+	if (cJSON_IsString(irt) && !cJSON_IsTrue(falling)) {
+		if (sent_by_us(m, irt->valuestring))
+			return 1;
+		if (quoted != NULL && qlen == strlen(m->user_id) &&
+		    memcmp(quoted, m->user_id, qlen) == 0)
+			return 1;
+	}
+	if (cJSON_IsString(fb)) {
+		/* The quoted message in <mx-reply> is not theirs. */
+		own = strstr(fb->valuestring, "</mx-reply>");
+		own = own ? own + 11 : fb->valuestring;
+		if (strstr(own, m->user_id) != NULL)
+			return 1;
+	}
+	return strstr(text, m->user_id) != NULL;
+}
+
+/*
+ * A message the bot cannot read (end-to-end encrypted): logged once per
+ * process, and said in the room once for good.
+ */
+static void
+encrypted_seen(struct mx *m, struct mx_room *room)
+{
+	char *id;
+
+	if (!room->warned_e2e) {
+		room->warned_e2e = 1;
+		log_warnx("matrix: %s is encrypted; faqbot cannot read it. Put the bot behind "
+			  "pantalaimon (docs/deploy.md, \"Encrypted rooms: pantalaimon\") or use an "
+			  "unencrypted room",
+		    room->id);
+	}
+	if (!room->joined || set_has(&m->told, room->id))
+		return;
+	set_add(&m->told, room->id);
+	save_session(m);
+	id = xstrdup(room->id); /* the rooms array may move under the call */
+	bot_on_unreadable(m->bot, &m->tp, id);
+	free(id);
+}
+
+static void queue_redaction(struct mx *m, const char *room, const char *event_id);
+
+/*
+ * A redaction in room: a question deleted before its answer went out gets
+ * none; an answer already sent is redacted too (where the bot may).
+ */
+static void
+handle_redaction(struct mx *m, struct mx_room *room, cJSON *e)
+{
+	cJSON *target = cJSON_GetObjectItemCaseSensitive(e, "redacts");
+	struct mx_seen *seen;
+	const char *id;
+	size_t i;
+
+	if (!cJSON_IsString(target))
+		target = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(e, "content"), "redacts");
+	if (!cJSON_IsString(target))
+		return;
+	id = target->valuestring;
+	if ((seen = seen_find(m, id)) != NULL)
+		seen->redacted = 1;
+	for (i = 0; i < m->npend;) {
+		struct mx_pending *p = &m->pend[i];
+
+		if (p->kind != MX_KIND_MESSAGE || p->reply_to == NULL ||
+		    strcmp(p->reply_to, id) != 0 || strcmp(p->room, room->id) != 0) {
+			i++;
+			continue;
+		}
+		if (p->req != NULL) {
+			p->cancelled = 1; /* redacted once the server has it */
+			i++;
+			continue;
+		}
+		log_info("matrix: a message in %s was deleted before its answer went out; the "
+			 "answer is withdrawn",
+		    room->id);
+		pending_remove(m, i);
+		pending_changed(m);
+	}
+	for (i = 0; i < MX_SENT_RING; i++) {
+		struct mx_sent *s = &m->sent[i];
+
+		if (s->event_id && s->reply_to && strcmp(s->reply_to, id) == 0 &&
+		    strcmp(s->room, room->id) == 0) {
+			char *ours = xstrdup(s->event_id);
+
+			free(s->reply_to);
+			s->reply_to = NULL;
+			queue_redaction(m, room->id, ours);
+			free(ours);
+		}
+	}
+}
+
+/* The text of a message: its body, or an edit's new body; NULL when not m.text. */
+static const char *
+text_of(cJSON *content)
+{
+	cJSON *msgtype = cJSON_GetObjectItemCaseSensitive(content, "msgtype");
+	cJSON *body = cJSON_GetObjectItemCaseSensitive(content, "body");
+
+	if (!cJSON_IsString(msgtype) || !cJSON_IsString(body))
+		return NULL;
+	if (strcmp(msgtype->valuestring, "m.text") != 0)
+		return NULL; /* notices (other bots), emotes, files */
+	return body->valuestring;
 }
 
 static void
@@ -906,9 +1638,14 @@ handle_message(struct mx *m, struct mx_room *room, cJSON *e, uint64_t received)
 	cJSON *type = cJSON_GetObjectItemCaseSensitive(e, "type");
 	cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
 	cJSON *unsig = cJSON_GetObjectItemCaseSensitive(e, "unsigned");
-	cJSON *msgtype, *body, *rel, *reltype, *relid;
+	cJSON *ts = cJSON_GetObjectItemCaseSensitive(e, "origin_server_ts");
+	cJSON *rel, *reltype, *relid, *irt;
 	struct tp_msg msg = {0};
-	const char *name;
+	struct mx_seen *orig = NULL;
+	const char *name, *body, *text, *quoted;
+	uint64_t when;
+	size_t qlen;
+	int edit = 0;
 
 	if (!cJSON_IsString(sender) || !cJSON_IsString(eid) || !cJSON_IsString(type))
 		return;
@@ -918,41 +1655,59 @@ handle_message(struct mx *m, struct mx_room *room, cJSON *e, uint64_t received)
 	}
 	if (strcmp(sender->valuestring, m->user_id) == 0)
 		return;	/* our own */
+	if (strcmp(type->valuestring, "m.room.redaction") == 0) {
+		handle_redaction(m, room, e);
+		return;
+	}
 	if (strcmp(type->valuestring, "m.room.encrypted") == 0) {
-		if (!room->warned_e2e) {
-			room->warned_e2e = 1;
-			log_warnx("matrix: %s is encrypted; faqbot cannot read it. Run it behind "
-				  "pantalaimon (see README) or use an unencrypted room",
-			    room->id);
-		}
+		encrypted_seen(m, room);
 		return;
 	}
 	if (strcmp(type->valuestring, "m.room.message") != 0 || !cJSON_IsObject(content))
 		return;
 	if (cJSON_GetObjectItemCaseSensitive(unsig, "redacted_because") != NULL)
 		return;
-	msgtype = cJSON_GetObjectItemCaseSensitive(content, "msgtype");
-	body = cJSON_GetObjectItemCaseSensitive(content, "body");
-	if (!cJSON_IsString(msgtype) || !cJSON_IsString(body))
+	if (strlist_has(&m->cfg->mx_ignored_users, sender->valuestring))
 		return;
-	if (strcmp(msgtype->valuestring, "m.text") != 0)
-		return;	/* notices (other bots), emotes, files */
 	rel = cJSON_GetObjectItemCaseSensitive(content, "m.relates_to");
 	reltype = cJSON_GetObjectItemCaseSensitive(rel, "rel_type");
 	relid = cJSON_GetObjectItemCaseSensitive(rel, "event_id");
-	if (cJSON_IsString(reltype) && strcmp(reltype->valuestring, "m.replace") == 0)
-		return;	/* an edit */
-	if (strlist_has(&m->cfg->mx_ignored_users, sender->valuestring))
+	irt = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(rel, "m.in_reply_to"), "event_id");
+	when = cJSON_IsNumber(ts) && ts->valuedouble > 0 ? (uint64_t)ts->valuedouble : 0;
+	if (cJSON_IsString(reltype) && strcmp(reltype->valuestring, "m.replace") == 0) {
+		/* An edit: read its new text, if its original is one we read and kept. */
+		if (!cJSON_IsString(relid))
+			return;
+		orig = seen_find(m, relid->valuestring);
+		if (orig == NULL || orig->redacted || strcmp(orig->room, room->id) != 0 ||
+		    strcmp(orig->sender, sender->valuestring) != 0) {
+			log_debug("matrix: an edit in %s of a message not read lately: ignored",
+			    room->id);
+			return;
+		}
+		body = text_of(cJSON_GetObjectItemCaseSensitive(content, "m.new_content"));
+		edit = 1;
+	} else {
+		body = text_of(content);
+	}
+	if (body == NULL)
 		return;
-	if (strlen(body->valuestring) > (size_t)m->cfg->mx_max_message_bytes) {
+	if (strlen(body) > (size_t)m->cfg->mx_max_message_bytes) {
 		log_info("matrix: ignored a %zu-byte message in %s (over matrix.max_message_bytes)",
-		    strlen(body->valuestring), room->id);
+		    strlen(body), room->id);
 		return;
+	}
+	/* A reply's quote of what it answers is not the person's own words. */
+	text = strip_fallback(body, &quoted, &qlen);
+	if (!edit && !cJSON_IsString(irt)) {
+		text = body;
+		quoted = NULL;
 	}
 	m->nevents++;
 	msg.room = room->id;
 	msg.sender = sender->valuestring;
-	name = name_get(m, sender->valuestring);
+	name = name_get(m, room->id, sender->valuestring);
 	if (name == NULL) {
 		/* The localpart, without the @ and the server (a ':' may come first). */
 		static char local[256];
@@ -967,15 +1722,27 @@ handle_message(struct mx *m, struct mx_room *room, cJSON *e, uint64_t received)
 		name = local;
 	}
 	msg.sender_name = name;
-	msg.text = body->valuestring;
-	msg.len = strlen(body->valuestring);
+	msg.text = text;
+	msg.len = strlen(text);
 	msg.event_id = eid->valuestring;
-	if (cJSON_IsString(reltype) && strcmp(reltype->valuestring, "m.thread") == 0 &&
-	    cJSON_IsString(relid))
-		msg.thread_root = relid->valuestring;
-	msg.addressed = addressed_to_us(m, content, body->valuestring);
-	msg.direct = room->direct;
+	msg.addressed = addressed_to_us(m, content, text, quoted, qlen);
+	msg.direct = room_direct(room);
 	msg.received_ns = received;
+	if (edit) {
+		/* Answered afresh only soon after, and only if nothing was said to it. */
+		msg.reply_to = orig->event_id;
+		msg.thread_root = orig->thread_root;
+		msg.edit = orig->replied || when == 0 || orig->ts == 0 ||
+			when > orig->ts + MX_EDIT_WINDOW_MS
+		    ? TP_EDIT_ANSWERED
+		    : TP_EDIT_UNANSWERED;
+	} else {
+		if (cJSON_IsString(reltype) && strcmp(reltype->valuestring, "m.thread") == 0 &&
+		    cJSON_IsString(relid))
+			msg.thread_root = relid->valuestring;
+		seen_remember(m, eid->valuestring, room->id, sender->valuestring, msg.thread_root,
+		    when);
+	}
 	bot_on_message(m->bot, &m->tp, &msg);
 }
 
@@ -998,6 +1765,50 @@ is_own_join(const struct mx *m, cJSON *e)
 	    cJSON_IsString(sk) && strcmp(sk->valuestring, m->user_id) == 0 && cJSON_IsString(mem) &&
 	    strcmp(mem->valuestring, "join") == 0 &&
 	    !(cJSON_IsString(prev) && strcmp(prev->valuestring, "join") == 0);
+}
+
+/* Why we are out of a room (its leave entry r): "kicked by @x:y", "banned by ...". */
+static void
+leave_reason(const struct mx *m, cJSON *r, char *why, size_t len)
+{
+	cJSON *e, *last = NULL, *sk, *sender, *mem;
+
+	snprintf(why, len, "left");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(r, "timeline"), "events"))
+	{
+		sk = cJSON_GetObjectItemCaseSensitive(e, "state_key");
+		if (cJSON_IsString(sk) && strcmp(sk->valuestring, m->user_id) == 0)
+			last = e;
+	}
+	if (last == NULL)
+		return;
+	sender = cJSON_GetObjectItemCaseSensitive(last, "sender");
+	mem = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(last, "content"), "membership");
+	if (!cJSON_IsString(sender) || !cJSON_IsString(mem))
+		return;
+	if (strcmp(mem->valuestring, "ban") == 0)
+		snprintf(why, len, "banned by %.200s", sender->valuestring);
+	else if (strcmp(sender->valuestring, m->user_id) != 0)
+		snprintf(why, len, "kicked by %.200s", sender->valuestring);
+}
+
+/*
+ * After a sync batch: not in the moderator room, nor joining it (an invite
+ * being accepted), is an error the core reports (once).
+ */
+static void
+modroom_check(struct mx *m)
+{
+	struct mx_room *r;
+
+	if (m->cfg->moderator_room[0] != '!')
+		return;
+	r = room_get(m, m->cfg->moderator_room, 0);
+	if (r == NULL || (!r->joined && !r->joining))
+		bot_on_membership(m->bot, &m->tp, m->cfg->moderator_room, 0,
+		    "the bot's account is not a member: invite it");
 }
 
 /* Forgets the held sync reply and its gaps. */
@@ -1030,9 +1841,10 @@ gap_find(struct mx *m, const char *room)
 }
 
 /*
- * Notes the gaps of sync reply j: rooms whose timeline is limited. (If we
- * joined a room inside the gap or in this batch, what came before our
- * join is backlog: handle_sync skips it.) Returns how many.
+ * Notes the gaps of sync reply j: rooms whose timeline is limited. A room
+ * we joined in this batch has no gap worth fetching (what came before our
+ * join is backlog, which handle_sync skips); if we joined inside a gap,
+ * handle_sync skips what came before the join. Returns how many.
  */
 static size_t
 gaps_find(struct mx *m, cJSON *j)
@@ -1044,11 +1856,21 @@ gaps_find(struct mx *m, cJSON *j)
 	if (!cJSON_IsObject(join) || m->since == NULL)
 		return 0;
 	for (r = join->child; r; r = r->next) {
+		cJSON *e;
+		int joined_now = 0;
+
 		tl = cJSON_GetObjectItemCaseSensitive(r, "timeline");
 		lim = cJSON_GetObjectItemCaseSensitive(tl, "limited");
 		prev = cJSON_GetObjectItemCaseSensitive(tl, "prev_batch");
 		if (r->string == NULL || !cJSON_IsTrue(lim) || !cJSON_IsString(prev) ||
 		    prev->valuestring[0] == '\0' || gap_find(m, r->string) != NULL)
+			continue;
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(tl, "events"))
+		{
+			if (is_own_join(m, e))
+				joined_now = 1;
+		}
+		if (joined_now)
 			continue;
 		m->gaps = xreallocarray(m->gaps, m->ngaps + 1, sizeof(*m->gaps));
 		memset(&m->gaps[m->ngaps], 0, sizeof(*m->gaps));
@@ -1082,8 +1904,21 @@ handle_sync(struct mx *m, cJSON *j, int first)
 		    cJSON_GetObjectItemCaseSensitive(r, "state"), "events");
 		cJSON *tl = cJSON_GetObjectItemCaseSensitive(
 		    cJSON_GetObjectItemCaseSensitive(r, "timeline"), "events");
+		cJSON *jm = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(r, "summary"), "m.joined_member_count");
 
 		room->joining = 0;
+		if (!room->joined) {
+			/* Joined (or first heard of): its whole state is fetched in the background. */
+			room->joined = 1;
+			if (room->load != MX_LOAD_BUSY) {
+				room->load = MX_LOAD_WANTED;
+				room->load_tries = 0;
+			}
+			bot_on_membership(m->bot, &m->tp, room->id, 1, NULL);
+		}
+		if (cJSON_IsNumber(jm) && jm->valuedouble >= 0)
+			room->summary_joined = (long)jm->valuedouble;
 		cJSON_ArrayForEach(e, state)
 		{
 			if (cJSON_IsObject(e))
@@ -1146,8 +1981,18 @@ handle_sync(struct mx *m, cJSON *j, int first)
 	for (r = invite ? invite->child : NULL; r; r = r->next)
 		if (cJSON_IsObject(r))
 			handle_invite(m, r->string, r);
-	for (r = leave ? leave->child : NULL; r; r = r->next)
+	for (r = leave ? leave->child : NULL; r; r = r->next) {
+		char why[512];
+
+		if (r->string == NULL)
+			continue;
+		leave_reason(m, r, why, sizeof(why));
+		log_info("matrix: no longer in %s (%s)", r->string, why);
+		if (set_del(&m->dms, r->string))
+			save_session(m);
+		bot_on_membership(m->bot, &m->tp, r->string, 0, why);
 		room_forget(m, r->string);
+	}
 	return 0;
 }
 
@@ -1165,7 +2010,7 @@ sync_apply(struct mx *m, cJSON *j, int first, const struct http_resp *r)
 	rc = cJSON_IsString(nb) && nb->valuestring[0] != '\0' ? handle_sync(m, j, first) : -1;
 	m->in_batch = 0;
 	if (rc == -1) {
-		save_pending(m);	/* replies queued before the bad part */
+		pending_flush(m);	/* replies queued before the bad part */
 		cJSON_Delete(j);
 		gaps_clear(m);
 		transient(m, "sync (malformed reply: not the JSON the spec describes)", r);
@@ -1177,20 +2022,23 @@ sync_apply(struct mx *m, cJSON *j, int first, const struct http_resp *r)
 		return;
 	}
 	/* The replies of this batch are queued and saved; only now move on. */
-	save_pending(m);
+	pending_flush(m);
 	free(m->since);
 	m->since = xstrdup(nb->valuestring);
 	cJSON_Delete(j);
 	save_session(m);
 	if (first)
 		log_info("matrix: first sync done; earlier messages are not answered");
+	link_ok(m);
 	m->last_ok_ms = now_ms();
 	if (m->up_since_ms == 0)
 		m->up_since_ms = m->last_ok_ms;
 	/* Forget past failures only once the link has stayed up a while. */
 	if (m->last_ok_ms - m->up_since_ms > 30000 || m->failures <= 1)
 		m->failures = 0;
+	modroom_check(m);
 	mx_pump(m);
+	loads_pump(m);
 	mx_step(m);
 }
 
@@ -1230,7 +2078,8 @@ on_sync(void *arg, const struct http_resp *r)
 	}
 	gaps_clear(m);
 	if (!first && gaps_find(m, j) > 0) {
-		log_info("matrix: the sync left out messages in %zu room(s); fetching them",
+		log_info("matrix: the sync left out messages in %zu room(s) (more than 50 since "
+			 "the last sync); fetching them so that none goes unanswered",
 		    m->ngaps);
 		m->held = j;
 		mx_step(m);
@@ -1314,6 +2163,213 @@ on_messages(void *arg, const struct http_resp *r)
 	mx_step(m);
 }
 
+/* --- the rooms the bot is in, and their state ---------------------------- */
+
+/* The moderator room, when it is a Matrix room the bot is in whose state is to fetch. */
+static struct mx_room *
+modroom_to_load(struct mx *m)
+{
+	struct mx_room *r;
+
+	if (m->cfg->moderator_room[0] != '!')
+		return NULL;
+	r = room_get(m, m->cfg->moderator_room, 0);
+	return r != NULL && r->joined && r->load == MX_LOAD_WANTED ? r : NULL;
+}
+
+/* ROOMS: which rooms is the bot in? */
+static void
+on_joined_rooms(void *arg, const struct http_resp *r)
+{
+	struct mx *m = arg;
+	struct mx_room *room;
+	cJSON *j, *list, *e;
+	size_t i, n = 0;
+	char ec[64];
+
+	m->req = NULL;
+	if (r->status == 401 && strcmp(errcode(r, ec, sizeof(ec)), "M_UNKNOWN_TOKEN") == 0) {
+		token_rejected(m);
+		return;
+	}
+	if (r->status != 200) {
+		transient(m, "joined_rooms", r);
+		return;
+	}
+	j = cJSON_ParseWithLength(r->body, r->len);
+	list = cJSON_GetObjectItemCaseSensitive(j, "joined_rooms");
+	if (!cJSON_IsArray(list)) {
+		cJSON_Delete(j);
+		transient(m, "joined_rooms (malformed reply)", r);
+		return;
+	}
+	for (i = 0; i < m->nrooms; i++)
+		m->rooms[i].joined = 0;
+	cJSON_ArrayForEach(e, list)
+	{
+		if (!cJSON_IsString(e) || e->valuestring[0] != '!' || strlen(e->valuestring) > 255)
+			continue;
+		room = room_get(m, e->valuestring, 1);
+		room->joined = 1;
+		if (room->load != MX_LOAD_BUSY && room->load != MX_LOAD_DONE) {
+			room->load = MX_LOAD_WANTED;
+			room->load_tries = 0;
+		}
+		n++;
+	}
+	cJSON_Delete(j);
+	log_info("matrix: in %zu room(s)", n);
+	/* Not in it yet: the first sync may bring an invite (modroom_check). */
+	room = m->cfg->moderator_room[0] == '!' ? room_get(m, m->cfg->moderator_room, 0) : NULL;
+	if (room != NULL && room->joined)
+		bot_on_membership(m->bot, &m->tp, m->cfg->moderator_room, 1, NULL);
+	link_ok(m);
+	m->failures = 0;
+	m->rooms_listed = 1;
+	mx_step(m);
+}
+
+/* ROOMS: the moderator room's state (its members and their power levels). */
+static void
+on_modroom_state(void *arg, const struct http_resp *r)
+{
+	struct mx *m = arg;
+	struct mx_room *room = room_get(m, m->cfg->moderator_room, 0);
+	cJSON *j;
+	char ec[64];
+
+	m->req = NULL;
+	if (room == NULL) {
+		mx_step(m);
+		return;
+	}
+	room->load = MX_LOAD_WANTED;
+	if (r->status == 401 && strcmp(errcode(r, ec, sizeof(ec)), "M_UNKNOWN_TOKEN") == 0) {
+		token_rejected(m);
+		return;
+	}
+	j = r->status == 200 ? cJSON_ParseWithLength(r->body, r->len) : NULL;
+	if (cJSON_IsArray(j)) {
+		room_apply_state(m, room, j);
+		log_info("matrix: the moderator room has %zu member(s)", room->nmem);
+		link_ok(m);
+		m->failures = 0;
+	} else if (r->status == 403 || r->status == 404) {
+		room->joined = 0;
+		room->load = MX_LOAD_FAILED;
+		bot_on_membership(m->bot, &m->tp, m->cfg->moderator_room, 0,
+		    "the server refuses the bot its state");
+	} else if (++room->load_tries < MX_LOAD_TRIES) {
+		cJSON_Delete(j);
+		transient(m, "moderator room state", r);
+		return;
+	} else {
+		/* Not to hold up the sync: fetched again in the background. */
+		log_warnx("matrix: cannot fetch the moderator room's state (HTTP %ld %s); "
+			  "moderators are known as they speak until it comes",
+		    r->status, errcode(r, ec, sizeof(ec)));
+		room->load_tries = 0;
+		room->load_after = now_ms() + 60000;
+	}
+	cJSON_Delete(j);
+	mx_step(m);
+}
+
+static void
+on_load(void *arg, const struct http_resp *r)
+{
+	struct load_op *op = arg, **pp;
+	struct mx *m = op->m;
+	struct mx_room *room;
+	cJSON *j;
+
+	for (pp = &m->loads; *pp; pp = &(*pp)->next)
+		if (*pp == op) {
+			*pp = op->next;
+			break;
+		}
+	m->nloads--;
+	room = room_get(m, op->room, 0);
+	if (room == NULL || !room->joined || room->load != MX_LOAD_BUSY)
+		goto done;
+	j = r->status == 200 ? cJSON_ParseWithLength(r->body, r->len) : NULL;
+	if (cJSON_IsArray(j)) {
+		room_apply_state(m, room, j);
+	} else if (r->status == 403 || r->status == 404) {
+		room->load = MX_LOAD_FAILED; /* not in it after all: a leave is on its way */
+	} else {
+		room->load = MX_LOAD_WANTED;
+		if (++room->load_tries < MX_LOAD_TRIES) {
+			room->load_after = now_ms() + backoff_ms(m, room->load_tries);
+		} else {
+			log_warnx("matrix: cannot fetch the state of %s (HTTP %ld%s%s); its members "
+				  "are known as they speak; trying again in 5 minutes",
+			    room->id, r->status, r->status ? "" : ": ", r->status ? "" : r->error);
+			room->load_tries = 0;
+			room->load_after = now_ms() + 300000;
+		}
+	}
+	cJSON_Delete(j);
+done:
+	free(op->room);
+	free(op);
+	loads_pump(m);
+}
+
+/* Fetches the state of rooms that want it, MX_LOAD_INFLIGHT at a time. */
+static void
+loads_pump(struct mx *m)
+{
+	uint64_t now = now_ms();
+	size_t i;
+
+	if (m->state != MX_SYNC || m->token == NULL)
+		return;
+	for (i = 0; i < m->nrooms && m->nloads < MX_LOAD_INFLIGHT; i++) {
+		struct mx_room *room = &m->rooms[i];
+		struct load_op *op;
+		char *rid, *u;
+
+		if (!room->joined || room->load != MX_LOAD_WANTED || room->load_after > now)
+			continue;
+		op = xcalloc(1, sizeof(*op));
+		op->m = m;
+		op->room = xstrdup(room->id);
+		rid = esc(room->id);
+		u = url(m, "/rooms/%s/state", rid);
+		op->req = http_start(m->loop, "GET", u, m->token, NULL, m->cfg->mx_request_timeout_ms,
+		    (size_t)m->cfg->mx_max_body_bytes, on_load, op);
+		free(u);
+		free(rid);
+		if (op->req == NULL) {
+			free(op->room);
+			free(op);
+			continue;
+		}
+		room->load = MX_LOAD_BUSY;
+		op->next = m->loads;
+		m->loads = op;
+		m->nloads++;
+	}
+}
+
+static void
+loads_cancel(struct mx *m)
+{
+	while (m->loads) {
+		struct load_op *op = m->loads;
+		struct mx_room *room = room_get(m, op->room, 0);
+
+		m->loads = op->next;
+		if (room != NULL && room->load == MX_LOAD_BUSY)
+			room->load = MX_LOAD_WANTED;
+		http_cancel(m->loop, op->req);
+		free(op->room);
+		free(op);
+	}
+	m->nloads = 0;
+}
+
 static void
 mx_step(struct mx *m)
 {
@@ -1363,7 +2419,7 @@ mx_step(struct mx *m)
 		if (m->filter_id && m->filter_hash &&
 		    strtoull(m->filter_hash, NULL, 16) == hash_bytes(f, strlen(f))) {
 			free(f);
-			m->state = MX_SYNC;
+			m->state = m->rooms_ready ? MX_SYNC : MX_ROOMS;
 			mx_step(m);
 			return;
 		}
@@ -1377,6 +2433,28 @@ mx_step(struct mx *m)
 		method = "POST";
 		fn = on_filter;
 		break;
+	case MX_ROOMS: {
+		struct mx_room *mr;
+
+		if (!m->rooms_listed) {
+			u = url(m, "/joined_rooms");
+			fn = on_joined_rooms;
+			break;
+		}
+		if ((mr = modroom_to_load(m)) != NULL && mr->load_after <= now_ms()) {
+			char *rid = esc(mr->id);
+
+			u = url(m, "/rooms/%s/state", rid);
+			free(rid);
+			mr->load = MX_LOAD_BUSY;
+			fn = on_modroom_state;
+			break;
+		}
+		m->rooms_ready = 1;
+		m->state = MX_SYNC;
+		mx_step(m);
+		return;
+	}
 	case MX_SYNC: {
 		struct buf b;
 		struct mx_gap *g = m->held ? gap_next(m) : NULL;
@@ -1435,48 +2513,119 @@ mx_step(struct mx *m)
 /* --- sending ------------------------------------------------------------- */
 
 static void
-pending_add(struct mx *m, const char *txn, const char *room, const char *content, const char *key,
-    uint64_t received_ns)
+pending_free(struct mx_pending *p)
 {
+	free(p->txn);
+	free(p->room);
+	free(p->content);
+	free(p->key);
+	free(p->reply_to);
+}
+
+/* Takes entry i out of the queue (and writes so in the journal). */
+static void
+pending_remove(struct mx *m, size_t i)
+{
+	journal_del(m, m->pend[i].txn);
+	pending_free(&m->pend[i]);
+	memmove(&m->pend[i], &m->pend[i + 1], (m->npend - i - 1) * sizeof(m->pend[0]));
+	m->npend--;
+}
+
+/*
+ * Queues a request (journal: and writes so in the journal). Past
+ * MX_MAX_PENDING the oldest reply that is not a safety one (and not in
+ * flight) makes room; a safety reply is never dropped for room, up to a
+ * hard ceiling far above what the safety memory lets through.
+ */
+static void
+pending_add(struct mx *m, const char *txn, const char *room, const char *content, const char *key,
+    const char *reply_to, enum mx_kind kind, int urgent, uint64_t received_ns, int journal)
+{
+	struct mx_pending *p;
 	size_t i;
 
 	for (i = 0; i < m->npend; i++)
 		if (strcmp(m->pend[i].txn, txn) == 0)
 			return;	/* the same reply, queued already */
+	if (m->npend < MX_MAX_PENDING * 9 / 10)
+		m->overflowing = 0;
 	if (m->npend >= MX_MAX_PENDING) {
-		log_warnx("matrix: more than %d replies waiting; dropping the oldest", MX_MAX_PENDING);
-		if (m->pend[0].req == NULL) {
-			free(m->pend[0].txn);
-			free(m->pend[0].room);
-			free(m->pend[0].content);
-			free(m->pend[0].key);
-			memmove(&m->pend[0], &m->pend[1], (m->npend - 1) * sizeof(m->pend[0]));
-			m->npend--;
+		for (i = 0; i < m->npend; i++)
+			if (!m->pend[i].urgent && m->pend[i].req == NULL)
+				break;
+		if (!m->overflowing)
+			log_warnx("matrix: more than %d replies waiting; the oldest ones that are not "
+				  "safety answers are dropped to make room",
+			    MX_MAX_PENDING);
+		m->overflowing = 1;
+		if (i < m->npend) {
+			pending_remove(m, i);
+		} else if (!urgent) {
+			return;
+		} else if (m->npend >= MX_MAX_QUEUED) {
+			log_errorx("matrix: %zu replies waiting; a safety answer to %s cannot be "
+				   "queued",
+			    m->npend, room);
+			return;
 		}
 	}
 	m->pend = xreallocarray(m->pend, m->npend + 1, sizeof(*m->pend));
-	memset(&m->pend[m->npend], 0, sizeof(m->pend[0]));
-	m->pend[m->npend].txn = xstrdup(txn);
-	m->pend[m->npend].room = xstrdup(room);
-	m->pend[m->npend].content = xstrdup(content);
-	m->pend[m->npend].key = key ? xstrdup(key) : NULL;
-	m->pend[m->npend].received_ns = received_ns;
+	p = &m->pend[m->npend];
+	memset(p, 0, sizeof(*p));
+	p->txn = xstrdup(txn);
+	p->room = xstrdup(room);
+	p->content = xstrdup(content);
+	p->key = key ? xstrdup(key) : NULL;
+	p->reply_to = reply_to ? xstrdup(reply_to) : NULL;
+	p->kind = kind;
+	p->urgent = urgent;
+	p->received_ns = received_ns;
 	m->npend++;
 	if (m->npend > m->pend_peak)
 		m->pend_peak = m->npend;
+	if (journal)
+		journal_add(m, p);
 }
 
-static void
-pending_remove(struct mx *m, size_t i)
+/* A transaction id from the idempotency key: the same key, the same id. */
+static char *
+txn_for(struct mx *m, const char *key)
 {
-	free(m->pend[i].txn);
-	free(m->pend[i].room);
-	free(m->pend[i].content);
-	free(m->pend[i].key);
-	memmove(&m->pend[i], &m->pend[i + 1], (m->npend - i - 1) * sizeof(m->pend[0]));
-	m->npend--;
+	uint64_t a, b;
+	char *salted;
+
+	if (key == NULL)
+		return xasprintf("faqbot.%llx.%lu", (unsigned long long)now_ns(), m->seq++);
+	a = hash_bytes(key, strlen(key));
+	salted = xasprintf("faqbot:%s", key);
+	b = hash_bytes(salted, strlen(salted));
+	free(salted);
+	return xasprintf("faqbot.%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
 }
 
+/* Queues the redaction of one of our messages in room (an answer to a deleted question). */
+static void
+queue_redaction(struct mx *m, const char *room, const char *event_id)
+{
+	char *key, *txn;
+
+	if (!can_redact(m, room_get(m, room, 0))) {
+		log_info("matrix: an answer in %s replies to a deleted message; the bot may not "
+			 "redact there (power level), so it stays",
+		    room);
+		return;
+	}
+	key = xasprintf("%s|redact", event_id);
+	txn = txn_for(m, key);
+	pending_add(m, txn, room, "{\"reason\":\"the message it answered was deleted\"}", NULL,
+	    event_id, MX_KIND_REDACTION, 0, 0, 1);
+	if (!m->in_batch)
+		pending_flush(m);
+	free(txn);
+	free(key);
+	mx_pump(m);
+}
 
 static void
 on_pump(void *arg)
@@ -1485,6 +2634,50 @@ on_pump(void *arg)
 
 	m->pump_timer = 0;
 	mx_pump(m);
+}
+
+/*
+ * The server said 429: the whole queue waits retry_after_ms, and for a
+ * while after the bot sends one request at a time at that pace. One log
+ * line when the pacing starts, one when it ends.
+ */
+static void
+rate_limited(struct mx *m, const struct http_resp *r)
+{
+	uint64_t now = now_ms();
+	long ra = retry_after(r);
+	char ec[64];
+
+	if (ra < 0)
+		ra = (long)backoff_ms(m, 1);
+	/*
+	 * The pace starts at the wait the server asks for; a 429 after a paced
+	 * send means the pace was short by that much (the wait for the next
+	 * token only shows the interval between two once a send has used one).
+	 */
+	if (!m->paced)
+		m->pace_ms = (uint64_t)ra;
+	else if (m->pace_sent)
+		m->pace_ms += (uint64_t)ra + 50;
+	else if ((uint64_t)ra > m->pace_ms)
+		m->pace_ms = (uint64_t)ra;
+	if (m->pace_ms < 200)
+		m->pace_ms = 200;
+	if (m->pace_ms > 60000)
+		m->pace_ms = 60000;
+	m->pace_sent = 0;
+	if (now + (uint64_t)ra > m->pause_until)
+		m->pause_until = now + (uint64_t)ra;
+	if (!m->paced)
+		log_warnx("matrix: the homeserver limits how fast the bot may send (HTTP 429 %s): "
+			  "sending paused for %ld ms, then one message at a time at its pace, safety "
+			  "answers first; %zu waiting. Exempt the bot's account from the limit "
+			  "(docs/deploy.md, \"Rate limits\")",
+		    errcode(r, ec, sizeof(ec)), ra, m->npend);
+	else
+		log_debug("matrix: rate limited again; paused for %ld ms", ra);
+	m->paced = 1;
+	m->paced_until = now + MX_PACE_MS;
 }
 
 static void
@@ -1496,7 +2689,6 @@ on_sent(void *arg, const struct http_resp *r)
 	size_t i;
 	cJSON *j;
 	char ec[64], *eid;
-	long ra;
 	unsigned long gen = sc->token_gen;
 
 	for (i = 0; i < m->npend; i++)
@@ -1514,12 +2706,31 @@ on_sent(void *arg, const struct http_resp *r)
 		eid = jstr(j, "event_id");
 		cJSON_Delete(j);
 		if (eid != NULL && eid[0] == '$') {
-			sent_remember(m, eid);
-			if (p->key)
-				bot_on_sent(m->bot, p->key, eid);
-			m->nsent++;
+			char *room = xstrdup(p->room), *reply_to = p->reply_to ? xstrdup(p->reply_to) : NULL;
+			int cancelled = p->cancelled, redaction = p->kind == MX_KIND_REDACTION;
+
+			if (redaction) {
+				log_info("matrix: redacted an answer in %s: the message it answered was "
+					 "deleted",
+				    room);
+			} else {
+				sent_remember(m, eid, reply_to, room);
+				if (p->key)
+					bot_on_sent(m->bot, p->key, eid);
+				m->nsent++;
+			}
 			pending_remove(m, (size_t)(p - m->pend));
 			pending_changed(m);
+			/* At the server's pace while it limits us. */
+			if (now_ms() < m->paced_until) {
+				m->pause_until = now_ms() + m->pace_ms;
+				m->pace_sent = 1;
+			}
+			/* Its question was deleted while it was on its way: take it back. */
+			if (cancelled && !redaction)
+				queue_redaction(m, room, eid);
+			free(room);
+			free(reply_to);
 			free(eid);
 			mx_pump(m);
 			return;
@@ -1542,15 +2753,16 @@ on_sent(void *arg, const struct http_resp *r)
 			token_rejected(m);
 		return;
 	} else if (r->status == 429) {
-		ra = retry_after(r);
-		p->not_before = now_ms() + (uint64_t)(ra >= 0 ? ra : (long)backoff_ms(m, 1));
-		log_warnx("matrix: send to %s: rate limited; retrying in %ld ms", p->room,
-		    ra >= 0 ? ra : (long)(p->not_before - now_ms()));
+		rate_limited(m, r);
 		mx_pump(m);
 		return;
 	} else if (r->status >= 400 && r->status < 500 && r->status != 408) {
-		log_warnx("matrix: send to %s refused: HTTP %ld %s; dropping this reply", p->room,
-		    r->status, errcode(r, ec, sizeof(ec)));
+		if (p->kind == MX_KIND_REDACTION)
+			log_info("matrix: cannot redact an answer in %s (HTTP %ld %s); it stays",
+			    p->room, r->status, errcode(r, ec, sizeof(ec)));
+		else
+			log_warnx("matrix: send to %s refused: HTTP %ld %s; dropping this reply",
+			    p->room, r->status, errcode(r, ec, sizeof(ec)));
 		pending_remove(m, (size_t)(p - m->pend));
 		pending_changed(m);
 		mx_pump(m);
@@ -1566,65 +2778,119 @@ on_sent(void *arg, const struct http_resp *r)
 	mx_pump(m);
 }
 
+/* Starts p; 0, or -1 when curl would not. */
+static int
+send_start(struct mx *m, struct mx_pending *p)
+{
+	struct send_ctx *sc;
+	char *rid, *txn, *u, *target;
+
+	rid = esc(p->room);
+	txn = esc(p->txn);
+	if (p->kind == MX_KIND_REDACTION) {
+		target = esc(p->reply_to ? p->reply_to : "");
+		u = url(m, "/rooms/%s/redact/%s/%s", rid, target, txn);
+		free(target);
+	} else {
+		u = url(m, "/rooms/%s/send/m.room.message/%s", rid, txn);
+	}
+	sc = xcalloc(1, sizeof(*sc));
+	sc->m = m;
+	sc->txn = xstrdup(p->txn);
+	sc->token_gen = m->token_gen;
+	p->req = http_start(m->loop, "PUT", u, m->token, p->content, m->cfg->mx_request_timeout_ms,
+	    (size_t)m->cfg->mx_max_body_bytes, on_sent, sc);
+	free(u);
+	free(txn);
+	free(rid);
+	if (p->req == NULL) {
+		free(sc->txn);
+		free(sc);
+		return -1;
+	}
+	p->sc = sc;
+	m->inflight++;
+	return 0;
+}
+
+/* Rooms that may not send now (one in flight, or an earlier reply waits). */
+struct busy {
+	const char **v;
+	size_t n, cap;
+};
+
+static int
+busy_has(const struct busy *b, const char *room)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		if (strcmp(b->v[i], room) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+busy_add(struct busy *b, const char *room)
+{
+	if (busy_has(b, room))
+		return;
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 16;
+		b->v = xreallocarray(b->v, b->cap, sizeof(*b->v));
+	}
+	b->v[b->n++] = room;
+}
+
+/*
+ * Sends what may go now: safety replies first, then the rest in queue
+ * order; per room one at a time and in order; nothing while the server's
+ * 429 pause lasts, and one at a time while it paces us.
+ */
 static void
 mx_pump(struct mx *m)
 {
 	uint64_t now = now_ms(), next = 0;
-	size_t i;
+	struct busy busy = {0};
+	size_t i, limit;
+	int pass;
 
-	if (m->state != MX_SYNC || m->token == NULL)
+	if (m->state != MX_SYNC || m->token == NULL || m->npend == 0)
 		return;
-	for (i = 0; i < m->npend && m->inflight < MX_MAX_INFLIGHT; i++) {
-		struct mx_pending *p = &m->pend[i];
-		struct send_ctx *sc;
-		char *rid, *txn, *u;
-
-		if (p->req != NULL)
-			continue;
-		if (p->not_before > now) {
-			if (next == 0 || p->not_before < next)
-				next = p->not_before;
-			continue;
-		}
-		rid = esc(p->room);
-		txn = esc(p->txn);
-		u = url(m, "/rooms/%s/send/m.room.message/%s", rid, txn);
-		sc = xcalloc(1, sizeof(*sc));
-		sc->m = m;
-		sc->txn = xstrdup(p->txn);
-		sc->token_gen = m->token_gen;
-		p->req = http_start(m->loop, "PUT", u, m->token, p->content,
-		    m->cfg->mx_request_timeout_ms, (size_t)m->cfg->mx_max_body_bytes, on_sent, sc);
-		if (p->req == NULL) {
-			free(sc->txn);
-			free(sc);
-			p->not_before = now + 1000;
-		} else {
-			p->sc = sc;
-			m->inflight++;
-		}
-		free(u);
-		free(txn);
-		free(rid);
+	if (m->paced && now >= m->paced_until) {
+		m->paced = 0;
+		log_info("matrix: no rate limit met for %d s; sending at full speed again",
+		    MX_PACE_MS / 1000);
 	}
+	if (now < m->pause_until) {
+		next = m->pause_until;
+		goto timer;
+	}
+	limit = m->paced ? 1 : MX_MAX_INFLIGHT;
+	for (i = 0; i < m->npend; i++)
+		if (m->pend[i].req != NULL)
+			busy_add(&busy, m->pend[i].room);
+	for (pass = 0; pass < 2 && m->inflight < limit; pass++) {
+		for (i = 0; i < m->npend && m->inflight < limit; i++) {
+			struct mx_pending *p = &m->pend[i];
+
+			if (p->urgent != (pass == 0) || p->req != NULL || busy_has(&busy, p->room))
+				continue;
+			if (p->not_before > now) {
+				if (next == 0 || p->not_before < next)
+					next = p->not_before;
+			} else if (send_start(m, p) == -1) {
+				p->not_before = now + 1000;
+				if (next == 0 || p->not_before < next)
+					next = p->not_before;
+			}
+			busy_add(&busy, p->room);
+		}
+	}
+	free(busy.v);
+timer:
 	if (next && m->pump_timer == 0)
 		m->pump_timer = loop_timer(m->loop, next > now ? next - now : 0, on_pump, m);
-}
-
-/* A transaction id from the idempotency key: the same key, the same id. */
-static char *
-txn_for(struct mx *m, const char *key)
-{
-	uint64_t a, b;
-	char *salted;
-
-	if (key == NULL)
-		return xasprintf("faqbot.%llx.%lu", (unsigned long long)now_ns(), m->seq++);
-	a = hash_bytes(key, strlen(key));
-	salted = xasprintf("faqbot:%s", key);
-	b = hash_bytes(salted, strlen(salted));
-	free(salted);
-	return xasprintf("faqbot.%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
 }
 
 static void
@@ -1656,11 +2922,13 @@ mx_send(void *impl, const struct tp_out *out)
 	struct mx *m = impl;
 	cJSON *c = cJSON_CreateObject(), *rel, *ment;
 	struct buf plain, html;
+	struct mx_seen *seen;
 	char *content, *txn;
 
 	buf_init(&plain);
 	buf_init(&html);
-	if (out->mention && out->mention_name) {
+	/* One address per reply: none before a text that names the person already. */
+	if (out->mention && out->mention_name && !out->named) {
 		/* A display name is anyone's to choose: no bidi override from it
 		 * may turn the answer after it around. */
 		char *name = text_display_safe(out->mention_name, 256);
@@ -1704,6 +2972,9 @@ mx_send(void *impl, const struct tp_out *out)
 		}
 		cJSON_AddStringToObject(cJSON_AddObjectToObject(rel, "m.in_reply_to"), "event_id",
 		    out->reply_to);
+		/* Said: an edit of it is not answered as if nothing had been. */
+		if ((seen = seen_find(m, out->reply_to)) != NULL)
+			seen->replied = 1;
 	}
 	ment = cJSON_AddObjectToObject(c, "m.mentions");
 	if (out->mention)
@@ -1712,10 +2983,11 @@ mx_send(void *impl, const struct tp_out *out)
 	content = cJSON_PrintUnformatted(c);
 	cJSON_Delete(c);
 	txn = txn_for(m, out->key);
-	pending_add(m, txn, out->room, content, out->key, out->received_ns);
-	/* Outside a sync batch (alerts, commands), save at once; a batch saves at its end. */
+	pending_add(m, txn, out->room, content, out->key, out->reply_to, MX_KIND_MESSAGE,
+	    out->urgent, out->received_ns, 1);
+	/* Outside a sync batch (alerts, commands), write at once; a batch writes at its end. */
 	if (!m->in_batch)
-		save_pending(m);
+		pending_flush(m);
 	free(txn);
 	free(content);
 	buf_free(&plain);
@@ -1756,8 +3028,24 @@ static int
 mx_has_room(void *impl, const char *room)
 {
 	struct mx *m = impl;
+	struct mx_room *r;
 
-	return room[0] == '!' && room_get(m, room, 0) != NULL;
+	return room[0] == '!' && (r = room_get(m, room, 0)) != NULL && r->joined;
+}
+
+static int
+mx_member(void *impl, const char *room, const char *user)
+{
+	struct mx *m = impl;
+	struct mx_room *r = room_get(m, room, 0);
+	size_t i;
+
+	if (r == NULL || !r->joined || r->mem_many)
+		return -1;
+	for (i = 0; i < r->nmem; i++)
+		if (strcmp(r->mem[i], user) == 0)
+			return 1;
+	return r->mem_complete ? 0 : -1;
 }
 
 /* --- lifecycle ----------------------------------------------------------- */
@@ -1783,6 +3071,8 @@ mx_new(struct loop *l, const struct config *cfg, struct bot *b, const char *stat
 	m->tp.power_level = mx_power_level;
 	m->tp.link = mx_link;
 	m->tp.has_room = mx_has_room;
+	m->tp.member = mx_member;
+	smap_init(&m->name_idx);
 	if (cfg->mx_access_token[0]) {
 		m->token = xstrdup(cfg->mx_access_token);
 		m->token_from_login = 0;
@@ -1834,12 +3124,13 @@ mx_stop(struct mx *m)
 		free(op->room);
 		free(op);
 	}
+	loads_cancel(m);
 	m->inflight = 0;
 	loop_timer_cancel(m->loop, m->retry_timer);
 	loop_timer_cancel(m->loop, m->pump_timer);
 	loop_timer_cancel(m->loop, m->save_timer);
 	m->retry_timer = m->pump_timer = m->save_timer = 0;
-	save_pending(m);
+	pending_flush(m);
 	if (m->user_id)
 		save_session(m);
 	gaps_clear(m);
@@ -1854,25 +3145,24 @@ mx_free(struct mx *m)
 	if (m == NULL)
 		return;
 	mx_stop(m);
-	for (i = 0; i < m->npend; i++) {
-		free(m->pend[i].txn);
-		free(m->pend[i].room);
-		free(m->pend[i].content);
-		free(m->pend[i].key);
-	}
+	for (i = 0; i < m->npend; i++)
+		pending_free(&m->pend[i]);
 	free(m->pend);
-	for (i = 0; i < m->nrooms; i++) {
-		free(m->rooms[i].id);
-		cJSON_Delete(m->rooms[i].power);
-	}
+	jrnl_close(m->journal);
+	for (i = 0; i < m->nrooms; i++)
+		room_clear(&m->rooms[i]);
 	free(m->rooms);
-	for (i = 0; i < MX_SENT_RING; i++)
-		free(m->sent[i]);
-	for (i = 0; i < m->nnames; i++) {
-		free(m->names[i].user);
-		free(m->names[i].name);
+	set_free(&m->dms);
+	set_free(&m->told);
+	for (i = 0; i < MX_SENT_RING; i++) {
+		free(m->sent[i].event_id);
+		free(m->sent[i].reply_to);
+		free(m->sent[i].room);
 	}
-	free(m->names);
+	for (i = 0; i < MX_SEEN_RING; i++)
+		seen_clear(&m->seen[i]);
+	names_clear(m);
+	smap_free(&m->name_idx);
 	if (m->token) {
 		memset(m->token, 0, strlen(m->token));
 		free(m->token);
@@ -1913,7 +3203,7 @@ mx_feed_sync(struct mx *m, const char *body, size_t len)
 		m->in_batch = 1;
 		rc = handle_sync(m, j, 0);
 		m->in_batch = 0;
-		save_pending(m);
+		pending_flush(m);
 		m->token = token;
 		m->state = saved;
 	}
@@ -1922,10 +3212,24 @@ mx_feed_sync(struct mx *m, const char *body, size_t len)
 }
 
 int
-mx_healthy(const struct mx *m)
+mx_healthy(const struct mx *m, struct buf *why)
 {
-	return m->state == MX_SYNC && m->last_ok_ms != 0 &&
-	    now_ms() - m->last_ok_ms < (uint64_t)m->cfg->mx_sync_timeout_ms * 2 + 60000;
+	uint64_t now = now_ms();
+
+	if (m->down_since_ms != 0) {
+		if (why)
+			buf_printf(why, "matrix: cannot reach the homeserver for %llu s",
+			    (unsigned long long)((now - m->down_since_ms) / 1000));
+		return 0;
+	}
+	if (m->state != MX_SYNC || m->last_ok_ms == 0 ||
+	    now - m->last_ok_ms >= (uint64_t)m->cfg->mx_sync_timeout_ms * 2 + 60000) {
+		if (why)
+			buf_puts(why, m->state == MX_SYNC ? "matrix: no sync for a while"
+							   : "matrix: not syncing yet");
+		return 0;
+	}
+	return 1;
 }
 
 int

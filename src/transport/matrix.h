@@ -1,11 +1,15 @@
 /*
  * The Matrix transport: the client-server API over libcurl's multi
  * interface. Login (password or access token, device reused across
- * restarts), whoami, a server-side filter, the /sync long-poll with the
- * since token saved atomically only after the batch's replies are queued,
- * idempotent sends (transaction ids derived from the question's event id,
- * kept with the pending reply across restarts), invites from allowed users
- * or servers only, and retries that honour 429 and back off on errors.
+ * restarts), whoami, a server-side filter, the rooms the bot is in and
+ * their state (the moderator room's before the first sync), the /sync
+ * long-poll with the since token saved atomically only after the batch's
+ * replies are journalled, idempotent sends (transaction ids derived from
+ * the question's event id, kept with the pending reply across restarts)
+ * with safety replies first and each room's replies in order, invites from
+ * allowed users or servers only, retries that honour 429 (the whole queue
+ * waits, then goes at the server's pace) and back off on errors, reply
+ * fallbacks stripped, edits and redactions honoured.
  */
 #ifndef FAQBOT_MATRIX_H
 #define FAQBOT_MATRIX_H
@@ -33,8 +37,11 @@ void mx_start(struct mx *m);
 /* Cancels every request and saves the session and pending replies. */
 void mx_stop(struct mx *m);
 
-/* 1 when the last sync succeeded recently. */
-int mx_healthy(const struct mx *m);
+/*
+ * 1 when it syncs: the last sync succeeded recently and no request is
+ * failing now. Else 0, and why in words is appended to why (may be NULL).
+ */
+int mx_healthy(const struct mx *m, struct buf *why);
 
 /* 1 when it stopped for good (a rejected access token and no password). */
 int mx_failed(const struct mx *m);

@@ -237,26 +237,24 @@ class HostilePeople(HostileTestCase):
             q = self.patient.send_text(room, "should I stop my chemo?")
             c = self.wait_reply(room, q)["content"]
             html, plain = c["formatted_body"], c["body"]
-            # The first sentence holds the name twice: the mention pill (the only
-            # link) and {{name}}; the rest is the vetted answer's own markup.
+            # The answer addresses the person by name ({{name}}), once: no
+            # "name: " before it; the rest is the vetted answer's own markup.
             self.assertIn(", that is a question", html, f"{name!r}: {html}")
             rest = html.split(", that is a question", 1)[0]
-            rest = rest.replace('<a href="https://matrix.to/#/%s">' % PATIENT, "", 1)
-            rest = rest.replace("</a>", "", 1)
             tags = set(re.findall(r"<(/?[A-Za-z][A-Za-z0-9]*)", rest))
             self.assertLessEqual(tags, {"p"}, f"{name!r} made markup: {html}")
             self.assertNotIn("<!--", rest, f"{name!r}: {html}")
             if "<" in name:
                 self.assertIn("&lt;", html, f"{name!r}: {html}")
-            # Plain text carries the name as written (the mention and {{name}}),
-            # except that both drop bidi embeddings, overrides and isolates,
-            # which would reorder the vetted answer around the name.
-            self.assertTrue(plain.startswith(name.translate(NO_BIDI) + ": "),
+            # Plain text carries the name as written, except that bidi
+            # embeddings, overrides and isolates are dropped: they would
+            # reorder the vetted answer around the name.
+            shown = name.strip().translate(NO_BIDI)
+            self.assertTrue(plain.startswith(shown + ", that is a question"),
                             f"{name!r} does not start the plain text: {plain[:200]!r}")
+            self.assertEqual(plain.count(shown), 1, f"{name!r} twice: {plain[:200]!r}")
             self.assertFalse(set(map(ord, plain)) & set(NO_BIDI),
                              f"{name!r} left a bidi control in the answer: {plain[:200]!r}")
-            self.assertIn(name.strip().translate(NO_BIDI), plain.split(": ", 1)[1],
-                          f"{name!r} is not in the answer: {plain[:300]!r}")
             self.assertEqual(c["m.mentions"]["user_ids"], [PATIENT])
 
     def test_10000_combining_characters_and_hostile_escapes_in_messages(self):

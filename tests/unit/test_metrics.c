@@ -168,8 +168,10 @@ thread_count(void)
 }
 
 static int
-health(void *arg)
+health(void *arg, struct buf *why)
 {
+	if (*(int *)arg == 0)
+		buf_puts(why, "matrix: cannot reach the homeserver for 12 s");
 	return *(int *)arg;
 }
 
@@ -187,7 +189,8 @@ static const struct req_case req_cases[] = {
      "text/plain; version=0.0.4"},
     {"GET", "/metrics", 0, 200, "\nfaqbot_up 1\n", "text/plain; version=0.0.4"},
     {"GET", "/healthz", 1, 200, "ok", "text/plain"},
-    {"GET", "/healthz", 0, 503, "unhealthy", "text/plain"},
+    {"GET", "/healthz", 0, 503, "unhealthy: matrix: cannot reach the homeserver for 12 s\n",
+     "text/plain"},
     {"HEAD", "/metrics", 1, 200, "", "text/plain; version=0.0.4"},
     {"HEAD", "/healthz", 0, 503, "", NULL},
     {"GET", "/", 1, 404, NULL, NULL},
