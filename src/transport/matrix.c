@@ -23,9 +23,14 @@
  * Sending: safety answers and alerts first, then the rest in the order
  * they were queued, one request at a time per room (so a room's replies
  * arrive in order) and up to MX_MAX_INFLIGHT rooms at once. A 429 pauses
- * the whole queue until the server's retry_after_ms, and for a minute
- * after it the bot sends one reply at a time, paced by that delay, so that
- * it does not hammer a server that limits it (one log line for all that).
+ * the whole queue until the server's retry_after_ms; then one request at
+ * a time, and once one goes through, a second at once to see whether the
+ * limit lasts. If it does (Synapse's rc_message: a token every few
+ * seconds), the wait it asks for is the interval between two sends, and
+ * the bot keeps to that pace until a minute passes without a 429, so that
+ * it does not hammer a server that limits it; if not (a passing refusal),
+ * it sends at full speed again. One log line when it starts, one when it
+ * ends.
  *
  * What people do to their messages is honoured: a reply's quoted fallback
  * is not read as the person's words, a question deleted before its answer
@@ -64,7 +69,15 @@
 #define MX_JOURNAL_MAX (256u << 20) /* largest pending.jsonl read */
 #define MX_BACKOFF_BASE_MS 500
 #define MX_PROBE_MS 5000	/* retry delay cap while the server cannot be reached */
-#define MX_PACE_MS 60000	/* sending stays paced this long after the last 429 */
+#define MX_PACE_MS 60000	/* paced this long after the last 429, then tried again */
+
+/* How sends go after 429s (see the top of the file). */
+enum mx_send_mode {
+	MX_SEND_FREE,     /* up to MX_MAX_INFLIGHT at once */
+	MX_SEND_RESUMING, /* after a 429's pause: one at a time until one goes through */
+	MX_SEND_PROBING,  /* one went through: the next goes at once, to see */
+	MX_SEND_PACED,    /* the limit lasts: one every pace_ms */
+};
 #define MX_EDIT_WINDOW_MS 300000 /* an edit this soon after its original may be answered */
 #define MX_ROOM_MEMBERS 256	/* members tracked per room; beyond, only the count */
 #define MX_MODROOM_MEMBERS 20000 /* members tracked in the moderator room */
@@ -140,6 +153,7 @@ struct mx_room {
 	int mem_complete;	/* mem is every member (the state was fetched) */
 	int mem_many;		/* too many to track: mem is empty */
 	long summary_joined;	/* m.joined_member_count of the last summary, or -1 */
+	unsigned long state_gen; /* state events the sync brought (a fetch older is stale) */
 };
 
 /* One of our replies (or alerts) the server took. */
@@ -218,11 +232,11 @@ struct mx {
 	int overflowing;	/* the queue is full (logged once until it drains) */
 	struct jrnl *journal;	/* pending.jsonl: the queue's changes */
 	size_t journal_dead;	/* records in it that no longer matter */
+	enum mx_send_mode send_mode; /* after 429s */
 	uint64_t pause_until;	/* no send before (a 429, or pacing) */
-	uint64_t paced_until;	/* one send at a time, paced, until then */
-	uint64_t pace_ms;	/* the pace: the server's last retry_after_ms */
-	int paced;		/* pacing is on (for the log line when it ends) */
-	int pace_sent;		/* a paced send went through since the last 429 */
+	uint64_t paced_until;	/* PACED until then (a minute after the last 429) */
+	uint64_t pace_ms;	/* PACED: the interval between two sends */
+	int pace_sent;		/* PACED: a send went through since the last 429 */
 
 	struct mx_room *rooms;	/* known rooms */
 	size_t nrooms;
@@ -262,6 +276,7 @@ struct member_op {
 struct load_op {
 	struct mx *m;			/* whose */
 	char *room;			/* which room */
+	unsigned long gen;		/* the room's state_gen when it started */
 	struct http_req *req;		/* in flight */
 	struct load_op *next;		/* list of those in flight */
 };
@@ -1650,6 +1665,7 @@ handle_message(struct mx *m, struct mx_room *room, cJSON *e, uint64_t received)
 	if (!cJSON_IsString(sender) || !cJSON_IsString(eid) || !cJSON_IsString(type))
 		return;
 	if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "state_key"))) {
+		room->state_gen++;
 		handle_state_event(m, room, e);
 		return;
 	}
@@ -1921,8 +1937,10 @@ handle_sync(struct mx *m, cJSON *j, int first)
 			room->summary_joined = (long)jm->valuedouble;
 		cJSON_ArrayForEach(e, state)
 		{
-			if (cJSON_IsObject(e))
+			if (cJSON_IsObject(e)) {
+				room->state_gen++;
 				handle_state_event(m, room, e);
+			}
 		}
 		/*
 		 * A room we have just joined comes with its history: what was said
@@ -2293,7 +2311,10 @@ on_load(void *arg, const struct http_resp *r)
 	if (room == NULL || !room->joined || room->load != MX_LOAD_BUSY)
 		goto done;
 	j = r->status == 200 ? cJSON_ParseWithLength(r->body, r->len) : NULL;
-	if (cJSON_IsArray(j)) {
+	if (cJSON_IsArray(j) && room->state_gen != op->gen && ++room->load_tries < MX_LOAD_TRIES) {
+		/* The sync brought newer state meanwhile: this may be older. Again. */
+		room->load = MX_LOAD_WANTED;
+	} else if (cJSON_IsArray(j)) {
 		room_apply_state(m, room, j);
 	} else if (r->status == 403 || r->status == 404) {
 		room->load = MX_LOAD_FAILED; /* not in it after all: a leave is on its way */
@@ -2335,6 +2356,7 @@ loads_pump(struct mx *m)
 		op = xcalloc(1, sizeof(*op));
 		op->m = m;
 		op->room = xstrdup(room->id);
+		op->gen = room->state_gen;
 		rid = esc(room->id);
 		u = url(m, "/rooms/%s/state", rid);
 		op->req = http_start(m->loop, "GET", u, m->token, NULL, m->cfg->mx_request_timeout_ms,
@@ -2636,11 +2658,13 @@ on_pump(void *arg)
 	mx_pump(m);
 }
 
-/*
- * The server said 429: the whole queue waits retry_after_ms, and for a
- * while after the bot sends one request at a time at that pace. One log
- * line when the pacing starts, one when it ends.
- */
+static uint64_t
+clamp_pace(uint64_t ms)
+{
+	return ms < 200 ? 200 : ms > 60000 ? 60000 : ms;
+}
+
+/* The server said 429: the whole queue waits; see the top of the file. */
 static void
 rate_limited(struct mx *m, const struct http_resp *r)
 {
@@ -2650,34 +2674,62 @@ rate_limited(struct mx *m, const struct http_resp *r)
 
 	if (ra < 0)
 		ra = (long)backoff_ms(m, 1);
-	/*
-	 * The pace starts at the wait the server asks for; a 429 after a paced
-	 * send means the pace was short by that much (the wait for the next
-	 * token only shows the interval between two once a send has used one).
-	 */
-	if (!m->paced)
-		m->pace_ms = (uint64_t)ra;
-	else if (m->pace_sent)
-		m->pace_ms += (uint64_t)ra + 50;
-	else if ((uint64_t)ra > m->pace_ms)
-		m->pace_ms = (uint64_t)ra;
-	if (m->pace_ms < 200)
-		m->pace_ms = 200;
-	if (m->pace_ms > 60000)
-		m->pace_ms = 60000;
-	m->pace_sent = 0;
-	if (now + (uint64_t)ra > m->pause_until)
-		m->pause_until = now + (uint64_t)ra;
-	if (!m->paced)
+	/* A little over what it asks: its milliseconds are rounded down. */
+	if (now + (uint64_t)ra + 25 > m->pause_until)
+		m->pause_until = now + (uint64_t)ra + 25;
+	switch (m->send_mode) {
+	case MX_SEND_FREE:
 		log_warnx("matrix: the homeserver limits how fast the bot may send (HTTP 429 %s): "
-			  "sending paused for %ld ms, then one message at a time at its pace, safety "
-			  "answers first; %zu waiting. Exempt the bot's account from the limit "
+			  "sending paused for %ld ms, then one message at a time, safety answers "
+			  "first; %zu waiting. Exempt the bot's account from the limit "
 			  "(docs/deploy.md, \"Rate limits\")",
 		    errcode(r, ec, sizeof(ec)), ra, m->npend);
-	else
+		m->send_mode = MX_SEND_RESUMING;
+		break;
+	case MX_SEND_RESUMING:
 		log_debug("matrix: rate limited again; paused for %ld ms", ra);
-	m->paced = 1;
+		break;
+	case MX_SEND_PROBING:
+		/* Refused right after a send went through: the wait is the interval. */
+		m->pace_ms = clamp_pace((uint64_t)ra);
+		m->pace_sent = 0;
+		m->send_mode = MX_SEND_PACED;
+		log_info("matrix: the limit lasts: one message every %llu ms, safety answers first",
+		    (unsigned long long)m->pace_ms);
+		break;
+	case MX_SEND_PACED:
+		/* After a paced send the pace was short by that much. */
+		if (m->pace_sent)
+			m->pace_ms = clamp_pace(m->pace_ms + (uint64_t)ra + 50);
+		m->pace_sent = 0;
+		log_debug("matrix: rate limited again; paused for %ld ms, pace %llu ms", ra,
+		    (unsigned long long)m->pace_ms);
+		break;
+	}
 	m->paced_until = now + MX_PACE_MS;
+}
+
+/* A send went through: how the next ones go (see the top of the file). */
+static void
+send_went_through(struct mx *m)
+{
+	uint64_t now = now_ms();
+
+	switch (m->send_mode) {
+	case MX_SEND_FREE:
+		break;
+	case MX_SEND_RESUMING:
+		m->send_mode = MX_SEND_PROBING;
+		break;
+	case MX_SEND_PROBING:
+		m->send_mode = MX_SEND_FREE;
+		log_info("matrix: the rate limit has passed; sending at full speed again");
+		break;
+	case MX_SEND_PACED:
+		m->pause_until = now + m->pace_ms;
+		m->pace_sent = 1;
+		break;
+	}
 }
 
 static void
@@ -2721,11 +2773,7 @@ on_sent(void *arg, const struct http_resp *r)
 			}
 			pending_remove(m, (size_t)(p - m->pend));
 			pending_changed(m);
-			/* At the server's pace while it limits us. */
-			if (now_ms() < m->paced_until) {
-				m->pause_until = now_ms() + m->pace_ms;
-				m->pace_sent = 1;
-			}
+			send_went_through(m);
 			/* Its question was deleted while it was on its way: take it back. */
 			if (cancelled && !redaction)
 				queue_redaction(m, room, eid);
@@ -2857,16 +2905,14 @@ mx_pump(struct mx *m)
 
 	if (m->state != MX_SYNC || m->token == NULL || m->npend == 0)
 		return;
-	if (m->paced && now >= m->paced_until) {
-		m->paced = 0;
-		log_info("matrix: no rate limit met for %d s; sending at full speed again",
-		    MX_PACE_MS / 1000);
-	}
+	/* A minute at the pace without a 429: see whether the limit still holds. */
+	if (m->send_mode == MX_SEND_PACED && now >= m->paced_until)
+		m->send_mode = MX_SEND_PROBING;
 	if (now < m->pause_until) {
 		next = m->pause_until;
 		goto timer;
 	}
-	limit = m->paced ? 1 : MX_MAX_INFLIGHT;
+	limit = m->send_mode == MX_SEND_FREE ? MX_MAX_INFLIGHT : 1;
 	for (i = 0; i < m->npend; i++)
 		if (m->pend[i].req != NULL)
 			busy_add(&busy, m->pend[i].room);

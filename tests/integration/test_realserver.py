@@ -86,9 +86,12 @@ class RateLimits(RoomsTestCase):
             self.assertTrue(all(len(r) == 1 for r in replies))
             order = [stream_pos(events[room], r[0]["event_id"]) for r in replies]
             self.assertEqual(order, sorted(order))
-        # The queue waited instead of hammering: a few 429s, not one per reply per retry.
+        # The queue waited instead of hammering: at most one 429 for each message
+        # sent after the burst, not one per waiting reply every few seconds.
+        sent = sum(1 for room in events for e in events[room]
+                   if e["sender"] == BOT and e["type"] == "m.room.message")
         refused = self.ctl.ratelimit_state()["refused"]
-        self.assertLessEqual(refused, 5, f"{refused} requests were refused with 429")
+        self.assertLessEqual(refused, sent - 10, f"{refused} requests were refused with 429")
         # And the log says so once, not once a request.
         said = [l for l in bot.log() if "429" in l or "rate limited" in l]
         self.assertLessEqual(len([l for l in said if " warn: " in l]), 1, said)
