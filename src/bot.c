@@ -417,7 +417,7 @@ bot_on_unreadable(struct bot *b, struct transport *t, const char *room)
 	buf_puts(&md, "I am faqbot, an information bot. This room is end-to-end encrypted and I "
 	              "cannot read encrypted messages, so I will not answer here.");
 	if (c != NULL && c->moderators && c->moderators[0])
-		buf_printf(&md, " For help, ask the moderators: %s.", c->moderators);
+		buf_printf(&md, " For help, ask %s.", c->moderators);
 	else
 		buf_puts(&md, " For help, ask the people who run this room.");
 	if (c != NULL && c->emergency && c->emergency[0])
