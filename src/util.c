@@ -244,8 +244,10 @@ file_write_atomic(const char *path, const void *data, size_t len, int mode)
 		p += n;
 		len -= (size_t)n;
 	}
-	if (fsync(fd) == -1 || close(fd) == -1) {
-		fd = -1;
+	if (fsync(fd) == -1)
+		goto fail; /* closed there */
+	if (close(fd) == -1) {
+		fd = -1; /* closed even so: close() is not retried on Linux */
 		goto fail;
 	}
 	fd = -1;

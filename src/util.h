@@ -49,7 +49,8 @@ char *file_read(const char *path, size_t max, size_t *len);
 
 /*
  * Writes a file atomically: a temporary file in the same directory, fsync,
- * rename, then fsync of the directory. Returns 0 or -1 with errno set.
+ * rename, then fsync of the directory. Returns 0 or -1 with errno set;
+ * on failure the temporary file is removed and no descriptor stays open.
  */
 int file_write_atomic(const char *path, const void *data, size_t len, int mode);
 
