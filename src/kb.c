@@ -21,7 +21,9 @@
 #include "text.h"
 #include "util.h"
 
-#define KB_MAX_FILE (1 << 20) /* a hand-written file larger than this is a mistake */
+#define KB_MAX_FILE (1 << 20)   /* a hand-written file larger than this is a mistake */
+#define KB_MAX_FILES 10000      /* files read from one directory */
+#define KB_MAX_TOTAL (64 << 20) /* bytes read in all, so that a load is bounded */
 
 /* A file to load: its name and contents. */
 struct kb_file {
@@ -33,6 +35,7 @@ struct kb_file {
 struct kb_files {
 	struct kb_file *f;
 	size_t n;
+	size_t total; /* bytes read */
 };
 
 static void
@@ -73,17 +76,37 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/*
+ * Reads one file, regular files only and never blocking, so that a FIFO or
+ * a device left in a directory cannot hang a load (and with it the bot).
+ * Such a thing found in a directory (in_dir) is skipped with a warning; a
+ * path named as it is must be a file.
+ */
 static void
-read_one(struct kb_files *fs, const char *path, struct diag_list *diags)
+read_one(struct kb_files *fs, const char *path, int in_dir, struct diag_list *diags)
 {
 	size_t len;
-	char *text = file_read(path, KB_MAX_FILE, &len);
+	char *text;
 
-	if (text == NULL) {
-		diag_add(diags, DIAG_ERROR, path, 0, 0, "cannot read: %s",
-		         errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+	if (fs->total >= KB_MAX_TOTAL) {
+		diag_add(diags, DIAG_ERROR, path, 0, 0,
+		         "not read: the files before it already hold %d MiB, the most loaded",
+		         KB_MAX_TOTAL >> 20);
 		return;
 	}
+	if ((text = file_read_regular(path, KB_MAX_FILE, &len)) == NULL) {
+		if (errno == EINVAL && in_dir)
+			diag_add(diags, DIAG_WARNING, path, 0, 0,
+			         "not a regular file (a FIFO, device, socket or directory); skipped");
+		else if (errno == EINVAL)
+			diag_add(diags, DIAG_ERROR, path, 0, 0,
+			         "not a regular file (a FIFO, device, socket or directory)");
+		else
+			diag_add(diags, DIAG_ERROR, path, 0, 0, "cannot read: %s",
+			         errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+		return;
+	}
+	fs->total += len;
 	files_add(fs, path, text, len);
 }
 
@@ -102,7 +125,7 @@ collect(struct kb_files *fs, const char *path, const char *ext, struct diag_list
 		return;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		read_one(fs, path, diags);
+		read_one(fs, path, 0, diags);
 		return;
 	}
 	if ((d = opendir(path)) == NULL) {
@@ -112,6 +135,11 @@ collect(struct kb_files *fs, const char *path, const char *ext, struct diag_list
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || !has_ext(de->d_name, ext))
 			continue;
+		if (n == KB_MAX_FILES) {
+			diag_add(diags, DIAG_ERROR, path, 0, 0,
+			         "more than %d %s files; the rest are not read", KB_MAX_FILES, ext);
+			break;
+		}
 		names = xreallocarray(names, n + 1, sizeof(*names));
 		names[n++] = xstrdup(de->d_name);
 	}
@@ -121,7 +149,7 @@ collect(struct kb_files *fs, const char *path, const char *ext, struct diag_list
 	for (i = 0; i < n; i++) {
 		full =
 		    xasprintf("%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", names[i]);
-		read_one(fs, full, diags);
+		read_one(fs, full, 1, diags);
 		free(full);
 		free(names[i]);
 	}
@@ -338,13 +366,13 @@ build_index(struct kb *kb)
 }
 
 static void
-check_across(struct kb *kb, struct diag_list *diags)
+check_across(struct kb *kb, int partial, struct diag_list *diags)
 {
 	struct smap ids;
 	size_t i, j;
 	uint32_t *slot;
-	int added;
-	static const char *const safety[] = {"safety.emergency", "safety.crisis"};
+	int added, k;
+	static const char *const safety[] = KB_SAFETY_IDS;
 
 	smap_init(&ids);
 	for (i = 0; i < kb->nin; i++) {
@@ -364,11 +392,17 @@ check_across(struct kb *kb, struct diag_list *diags)
 			         in->id, in->response);
 	}
 	smap_free(&ids);
-	for (i = 0; i < NELEM(safety); i++)
-		if (kb_intent_find(kb, safety[i]) < 0 && kb->nin > 0)
-			diag_add(diags, DIAG_WARNING, kb->origin, 0, 0,
-			         "no intent \"%s\": such messages will not get the safety answer",
+	/* Without them an emergency gets no answer: such a set never replaces a working one. */
+	for (i = 0; i < NELEM(safety); i++) {
+		if ((k = kb_intent_find(kb, safety[i])) < 0)
+			diag_add(diags, partial ? DIAG_WARNING : DIAG_ERROR, kb->origin, 0, 0,
+			         "the set has no intent \"%s\": such messages would get no safety "
+			         "answer (restore it from the shipped intents/safety.json)",
 			         safety[i]);
+		else if (kb->in[k].silent)
+			diag_add(diags, DIAG_ERROR, kb->in[k].at.file, kb->in[k].at.line,
+			         kb->in[k].at.col, "intent \"%s\" must not be silent", safety[i]);
+	}
 	for (i = 0; i < kb->responses.n; i++) {
 		const struct response *r = &kb->responses.r[i];
 
@@ -396,7 +430,7 @@ check_across(struct kb *kb, struct diag_list *diags)
  * when diags gained errors beyond errors_before.
  */
 static struct kb *
-kb_load_files(struct kb_files *ifiles, struct kb_files *rfiles, const char *origin,
+kb_load_files(struct kb_files *ifiles, struct kb_files *rfiles, const char *origin, int partial,
               size_t errors_before, struct diag_list *diags)
 {
 	struct kb *kb = xcalloc(1, sizeof(*kb));
@@ -449,7 +483,7 @@ kb_load_files(struct kb_files *ifiles, struct kb_files *rfiles, const char *orig
 			kb->responses.r[kb->responses.n++] = r;
 		}
 	}
-	check_across(kb, diags);
+	check_across(kb, partial, diags);
 	if (diags->errors > errors_before) {
 		kb_free(kb);
 		return NULL;
@@ -485,7 +519,7 @@ kb_load(const struct kb_source *src, struct diag_list *diags)
 			buf_printf(&origin, "%s%s", i ? ", " : " + ", src->response_paths[i]);
 		}
 	}
-	kb = kb_load_files(&ifiles, &rfiles, origin.data, errors_before, diags);
+	kb = kb_load_files(&ifiles, &rfiles, origin.data, src->partial, errors_before, diags);
 	files_free(&ifiles);
 	files_free(&rfiles);
 	buf_free(&origin);
@@ -528,7 +562,7 @@ kb_load_mem(const struct kb_mem_file *intents, size_t nintent,
 		files_add_mem(&ifiles, &intents[i]);
 	for (i = 0; i < nresponse; i++)
 		files_add_mem(&rfiles, &responses[i]);
-	kb = kb_load_files(&ifiles, &rfiles, "memory", errors_before, diags);
+	kb = kb_load_files(&ifiles, &rfiles, "memory", 1, errors_before, diags);
 	files_free(&ifiles);
 	files_free(&rfiles);
 	return kb;

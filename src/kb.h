@@ -22,6 +22,9 @@
 struct lexicon;
 struct acm;
 
+/* The intents every set must have: the emergency and crisis answers. */
+#define KB_SAFETY_IDS {"safety.emergency", "safety.crisis"}
+
 /* Ids in the automaton: terms as they are, literals with this bit set. */
 #define KB_LIT_FLAG 0x80000000u
 
@@ -75,12 +78,20 @@ struct kb_source {
 	size_t nintent;
 	const char *const *response_paths; /* files or directories of *.md */
 	size_t nresponse;
+	int partial; /* the paths are only part of a set (lint of single files) */
 };
 
 /*
  * Loads and checks everything, builds the index. Returns the kb, or NULL
  * when there were errors (all reported in diags with their places);
  * warnings do not stop the load. Free with kb_free().
+ *
+ * A set without the safety intents (KB_SAFETY_IDS, which must not be
+ * silent) is an error, since emergencies would then get no answer; with
+ * src->partial it is a warning. Only regular files are read (a FIFO or a
+ * device found in a directory is skipped with a warning, never waited
+ * on), each at most 1 MiB, at most 10,000 per directory and 64 MiB in all,
+ * so a load is bounded whatever the directories hold.
  */
 struct kb *kb_load(const struct kb_source *src, struct diag_list *diags);
 
@@ -97,8 +108,10 @@ struct kb_mem_file {
 /*
  * Like kb_load(), from files in memory (copied; the caller keeps its own):
  * nintent intent files (the lexicon sections first, as from a directory)
- * and nresponse response files. No disk is touched; for fuzzers and tests.
- * Returns the kb (free with kb_free()), or NULL when there were errors.
+ * and nresponse response files. No disk is touched; for fuzzers and tests,
+ * so the files are taken as part of a set (missing safety intents are a
+ * warning). Returns the kb (free with kb_free()), or NULL when there were
+ * errors.
  */
 struct kb *kb_load_mem(const struct kb_mem_file *intents, size_t nintent,
                        const struct kb_mem_file *responses, size_t nresponse,

@@ -399,7 +399,7 @@ cmd_lint(int argc, char **argv)
 	struct kb_source src;
 	struct kb *kb;
 	const char *names[16];
-	int ch, werror = 0, quiet = 0, i, rc;
+	int ch, werror = 0, quiet = 0, i, rc, intent_files = 0, dirs = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:qh", lo, NULL)) != -1) {
 		if (ch == 'c') {
@@ -442,7 +442,7 @@ cmd_lint(int argc, char **argv)
 		} else if (has_suffix(p, ".json")) {
 			/* A configuration file, or an intent file? Look at its keys. */
 			size_t len;
-			char *text = file_read(p, 1 << 20, &len);
+			char *text = file_read_regular(p, 1 << 20, &len);
 			cJSON *root = text ? cJSON_ParseWithLength(text, len) : NULL;
 			int is_config = root && cJSON_IsObject(root) && root->child &&
 			                config_is_top_key(root->child->string) &&
@@ -459,6 +459,7 @@ cmd_lint(int argc, char **argv)
 				config_free(&tmp);
 			} else {
 				c.intents[c.nintents++] = p;
+				intent_files++;
 			}
 		} else {
 			/* A directory: its *.json are intents, its *.md responses. */
@@ -469,6 +470,7 @@ cmd_lint(int argc, char **argv)
 			} else {
 				c.intents[c.nintents++] = p;
 				c.responses[c.nresponses++] = p;
+				dirs++;
 			}
 			free(probe);
 		}
@@ -476,6 +478,8 @@ cmd_lint(int argc, char **argv)
 			break;
 	}
 	common_source(&c, &src);
+	/* Single intent files are part of a set: the safety intents may be elsewhere. */
+	src.partial = intent_files > 0 && dirs == 0;
 	kb = kb_load(&src, &d);
 	if (kb != NULL) {
 		memset(&lo_, 0, sizeof(lo_));

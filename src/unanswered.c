@@ -1903,8 +1903,9 @@ unanswered_main(int argc, char **argv)
 			buf_puts(&out, "No unanswered questions logged.\n");
 	} else {
 		const char *ip[1] = {cfg.intents_dir}, *rsp[1] = {cfg.responses_dir};
+		/* Only its lexicon is used here: a set without safety intents will do. */
 		struct kb_source src = {ip, cfg.intents_dir[0] ? 1 : 0, rsp,
-		                        cfg.responses_dir[0] ? 1 : 0};
+		                        cfg.responses_dir[0] ? 1 : 0, 1};
 
 		diag_list_init(&d);
 		if ((kb = kb_load(&src, &d)) == NULL) {

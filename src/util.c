@@ -177,16 +177,15 @@ buf_steal(struct buf *b)
 	return p;
 }
 
-char *
-file_read(const char *path, size_t max, size_t *lenp)
+/* Reads fd (which it closes) to its end, at most max bytes; see file_read(). */
+static char *
+read_fd(int fd, size_t max, size_t *lenp)
 {
 	struct buf b;
 	char chunk[65536];
 	ssize_t n;
-	int fd, saved;
+	int saved;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return NULL;
 	buf_init(&b);
 	for (;;) {
 		n = read(fd, chunk, sizeof(chunk));
@@ -216,6 +215,41 @@ fail:
 	buf_free(&b);
 	errno = saved;
 	return NULL;
+}
+
+char *
+file_read(const char *path, size_t max, size_t *lenp)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	return read_fd(fd, max, lenp);
+}
+
+char *
+file_read_regular(const char *path, size_t max, size_t *lenp)
+{
+	struct stat st;
+	int fd, fl;
+
+	/* O_NONBLOCK: opening a FIFO for reading would wait for a writer. */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (st.st_size > 0 && (uintmax_t)st.st_size > max) {
+		close(fd);
+		errno = EFBIG;
+		return NULL;
+	}
+	/* A regular file never blocks; the flag goes only to be tidy. */
+	if ((fl = fcntl(fd, F_GETFL)) != -1)
+		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return read_fd(fd, max, lenp);
 }
 
 int

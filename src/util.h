@@ -48,6 +48,16 @@ char *buf_steal(struct buf *b);
 char *file_read(const char *path, size_t max, size_t *len);
 
 /*
+ * Like file_read(), but only for a regular file (or a symlink to one), and
+ * without ever blocking: the file is opened non-blocking and checked
+ * before it is read, so a FIFO, a device or a socket fails at once with
+ * errno EINVAL. For the files a daemon reads while it serves (intents,
+ * responses), where anyone who can write to the directory could leave such
+ * a thing.
+ */
+char *file_read_regular(const char *path, size_t max, size_t *len);
+
+/*
  * Writes a file atomically: a temporary file in the same directory, fsync,
  * rename, then fsync of the directory. Returns 0 or -1 with errno set;
  * on failure the temporary file is removed and no descriptor stays open.

@@ -27,6 +27,7 @@ Usage:
   gen_intents.py --intents N --out DIR [--messages 10000] [--seed 1]
                  [--lexicon intents/lexicon.json | --no-lexicon] [--per-file 25]
       writes DIR/lexicon.json, DIR/gen_NNN.json (25 intents a file),
+      DIR/safety.json (the two safety intents every set must have),
       DIR/<id>.md (one response per intent) and DIR/messages.txt.
   gen_intents.py --from intents/ --out DIR [--messages 10000] [--seed 1]
       writes only DIR/messages.txt: paraphrases of the examples of an
@@ -460,6 +461,52 @@ Ask the team if you want to know more.
 """
 
 
+# Every set must have the two safety intents (faqbot refuses one without
+# them). Their words are in no vocabulary above, so the stream never
+# reaches them; they are written once, in safety.json, whatever N is.
+SAFETY = {
+    "topic": "the safety intents every set must have",
+    "intents": [
+        {
+            "id": "safety.emergency",
+            "title": "an emergency",
+            "priority": 100,
+            "needs_question": False,
+            "patterns": ["\\b(?:collapsed|unconscious|(?:not|isnt) breathing)\\b"],
+            "examples": ["my dad collapsed", "she is unconscious", "he is not breathing",
+                         "mum just collapsed in the kitchen", "he collapsed at home",
+                         "my wife is unconscious", "my son is not breathing properly",
+                         "grandad collapsed"],
+            "counter_examples": ["breathing exercises help me", "i was conscious the whole time",
+                                 "the shelf collapsed lol"],
+            "keywords": {"none": ["shelf", "exercises"]},
+        },
+        {
+            "id": "safety.crisis",
+            "title": "a crisis",
+            "priority": 100,
+            "needs_question": False,
+            "patterns": ["\\b(?:end my life|kill myself|want to die)\\b"],
+            "examples": ["i want to end my life", "i want to kill myself",
+                         "some days i want to die", "i think i will end my life",
+                         "i could kill myself", "honestly i want to die",
+                         "thinking of how to end my life", "i want to die now"],
+            "counter_examples": ["the film about end of life care", "i laughed so much",
+                                 "my life is busy"],
+        },
+    ],
+}
+
+SAFETY_RESPONSE = """---
+id: {id}
+type: safety
+status: draft
+locale: en
+---
+Please call {{{{contacts.{contact}}}}} now.
+"""
+
+
 # --- the message stream --------------------------------------------------
 
 PREFIXES = ["", "", "", "", "hi all, ", "hello! ", "sorry if this is a silly question but ",
@@ -588,6 +635,12 @@ def main():
     for it in intents:
         with open(os.path.join(a.out, it.id + ".md"), "w", encoding="utf-8") as f:
             f.write(RESPONSE.format(id=it.id, f=it.f[0], m=it.m, n=it.n))
+    with open(os.path.join(a.out, "safety.json"), "w", encoding="utf-8") as f:
+        json.dump(SAFETY, f, indent=1)
+        f.write("\n")
+    for sid, contact in (("safety.emergency", "emergency"), ("safety.crisis", "crisis")):
+        with open(os.path.join(a.out, sid + ".md"), "w", encoding="utf-8") as f:
+            f.write(SAFETY_RESPONSE.format(id=sid, contact=contact))
 
     srng = random.Random(a.seed * 104729 + 2)
 

@@ -38,13 +38,26 @@ struct broken_case {
 	const char *want[MAX_WANT]; /* every error, in the order found */
 };
 
-/* The good part of every set. */
+/* The good part of every set: one intent, and the two safety intents a set must have. */
 static const char base_intents[] = "{\n"
                                    "  \"intents\": [\n"
                                    "    {\"id\": \"a\", \"patterns\": [\"\\\\bhospice\\\\b\"]}\n"
                                    "  ]\n"
                                    "}\n";
 static const char base_response[] = "---\nid: a\ntype: info\nstatus: draft\n---\nAn answer.\n";
+static const char safety_intents[] =
+    "{\n"
+    "  \"intents\": [\n"
+    "    {\"id\": \"safety.emergency\", \"priority\": 100, \"needs_question\": false,\n"
+    "     \"patterns\": [\"\\\\bcollapsed\\\\b\"]},\n"
+    "    {\"id\": \"safety.crisis\", \"priority\": 100, \"needs_question\": false,\n"
+    "     \"patterns\": [\"\\\\bend it all\\\\b\"]}\n"
+    "  ]\n"
+    "}\n";
+static const char emergency_response[] =
+    "---\nid: safety.emergency\ntype: safety\nstatus: draft\n---\nCall {{contacts.emergency}}.\n";
+static const char crisis_response[] =
+    "---\nid: safety.crisis\ntype: safety\nstatus: draft\n---\nCall {{contacts.crisis}}.\n";
 
 static const struct broken_case cases[] = {
     /* --- JSON syntax ----------------------------------------------------- */
@@ -392,7 +405,10 @@ write_case(const char *dir, const struct broken_case *c)
 	char *text, *p;
 
 	tmp_write(dir, "intents/base.json", base_intents);
+	tmp_write(dir, "intents/safety.json", safety_intents);
 	tmp_write(dir, "responses/a.md", base_response);
+	tmp_write(dir, "responses/safety.emergency.md", emergency_response);
+	tmp_write(dir, "responses/safety.crisis.md", crisis_response);
 	text = xstrndup(c->text, len);
 	if (!c->raw)
 		for (p = text; p < text + len; p++)
@@ -426,6 +442,7 @@ load_case(void *arg, int fd)
 	src.nintent = 1;
 	src.response_paths = rp;
 	src.nresponse = 1;
+	src.partial = 0;
 	diag_list_init(&d);
 	kb = kb_load(&src, &d);
 	fd_puts(fd, kb != NULL ? "loaded\n" : "refused\n");
@@ -598,6 +615,153 @@ test_keywords_without_words(void **state)
 	CHECK_END();
 }
 
+/* load_case with a deadline: a load that blocks ends the child with SIGALRM. */
+static void
+load_case_bounded(void *arg, int fd)
+{
+	alarm(10);
+	load_case(arg, fd);
+}
+
+/* In a child: loads the set in dir and writes every diagnostic (any severity). */
+static void
+load_case_all(void *arg, int fd)
+{
+	const char *dir = arg;
+	char ipath[128], rpath[128];
+	const char *ip[1] = {ipath}, *rp[1] = {rpath};
+	struct kb_source src = {ip, 1, rp, 1, 0};
+	struct diag_list d;
+	struct kb *kb;
+	size_t i;
+
+	alarm(10);
+	snprintf(ipath, sizeof(ipath), "%s/intents", dir);
+	snprintf(rpath, sizeof(rpath), "%s/responses", dir);
+	diag_list_init(&d);
+	kb = kb_load(&src, &d);
+	fd_puts(fd, kb != NULL ? "loaded\n" : "refused\n");
+	kb_free(kb);
+	for (i = 0; i < d.n; i++) {
+		char *line = diag_format(&d.d[i]);
+
+		fd_puts(fd, line);
+		fd_puts(fd, "\n");
+		free(line);
+	}
+	diag_list_free(&d);
+}
+
+/*
+ * A FIFO, a socket-like file or a directory named like an intent or a
+ * response file is skipped with a warning; the load neither blocks on it
+ * (a FIFO opened for reading waits for a writer) nor fails.
+ */
+static void
+test_non_regular_files_are_skipped_without_blocking(void **state)
+{
+	static const struct broken_case good = {
+	    .name = "good",
+	    .file = "intents/x.json",
+	    .text = "{'intents': [{'id': 'x', 'response': 'a', 'patterns': ['x']}]}",
+	};
+	char dir[64], path[256], out[16384], why[128];
+
+	(void)state;
+	tmp_dir(dir);
+	write_case(dir, &good);
+	snprintf(path, sizeof(path), "%s/intents/pipe.json", dir);
+	if (mkfifo(path, 0600) == -1)
+		fail_msg("mkfifo: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/responses/pipe.md", dir);
+	if (mkfifo(path, 0600) == -1)
+		fail_msg("mkfifo: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/intents/sub.json", dir);
+	if (mkdir(path, 0700) == -1)
+		fail_msg("mkdir: %s", strerror(errno));
+	if (run_in_child(load_case_all, dir, out, sizeof(out), why, sizeof(why)) == -1) {
+		tmp_remove(dir);
+		fail_msg("loading a set with a FIFO in it %s", why);
+	}
+	tmp_remove(dir);
+	if (strncmp(out, "loaded\n", 7) != 0)
+		fail_msg("the set did not load:\n%s", out);
+	if (!has(out, "intents/pipe.json: warning: not a regular file") ||
+	    !has(out, "responses/pipe.md: warning: not a regular file") ||
+	    !has(out, "intents/sub.json: warning: not a regular file"))
+		fail_msg("no warning about the FIFOs and the directory:\n%s", out);
+}
+
+/* A FIFO named as the set itself is an error, given at once. */
+static void
+test_a_fifo_named_as_the_set_is_an_error(void **state)
+{
+	char dir[64], path[256], out[4096], why[128];
+
+	(void)state;
+	tmp_dir(dir);
+	snprintf(path, sizeof(path), "%s/intents", dir);
+	if (mkfifo(path, 0600) == -1)
+		fail_msg("mkfifo: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/responses", dir);
+	if (mkdir(path, 0700) == -1)
+		fail_msg("mkdir: %s", strerror(errno));
+	if (run_in_child(load_case_bounded, dir, out, sizeof(out), why, sizeof(why)) == -1) {
+		tmp_remove(dir);
+		fail_msg("loading a FIFO %s", why);
+	}
+	tmp_remove(dir);
+	if (strncmp(out, "refused\n", 8) != 0 ||
+	    !has(out, "intents: error: not a regular file"))
+		fail_msg("a FIFO as the intents is not refused clearly:\n%s", out);
+}
+
+/*
+ * A set without the safety intents never loads (a reload keeps the old set,
+ * the check fails): emergencies would get no answer. Nor with them silent.
+ */
+static void
+test_a_set_without_the_safety_intents_is_refused(void **state)
+{
+	static const struct broken_case good = {
+	    .name = "good",
+	    .file = "intents/x.json",
+	    .text = "{'intents': [{'id': 'x', 'response': 'a', 'patterns': ['x']}]}",
+	};
+	static const struct broken_case silent = {
+	    .name = "silent",
+	    .file = "intents/safety.json",
+	    .text = "{'intents': [{'id': 'safety.emergency', 'silent': true, 'patterns': ['x']},"
+	            " {'id': 'safety.crisis', 'patterns': ['y']}]}",
+	};
+	char dir[64], path[256], out[16384], why[128];
+
+	(void)state;
+	check_begin();
+	tmp_dir(dir);
+	write_case(dir, &good);
+	snprintf(path, sizeof(path), "%s/intents/safety.json", dir);
+	unlink(path);
+	if (run_in_child(load_case, dir, out, sizeof(out), why, sizeof(why)) == -1)
+		CHECK(0, "loading %s", why);
+	tmp_remove(dir);
+	CHECK(strncmp(out, "refused\n", 8) == 0, "a set without safety intents loaded:\n%s", out);
+	CHECK(has(out, "error: the set has no intent \"safety.emergency\"") &&
+	          has(out, "error: the set has no intent \"safety.crisis\""),
+	      "no error for the missing safety intents:\n%s", out);
+
+	tmp_dir(dir);
+	write_case(dir, &silent);
+	if (run_in_child(load_case, dir, out, sizeof(out), why, sizeof(why)) == -1)
+		CHECK(0, "loading %s", why);
+	tmp_remove(dir);
+	CHECK(strncmp(out, "refused\n", 8) == 0 &&
+	          has(out, "intents/safety.json:1:14: error: intent \"safety.emergency\" must not "
+	                   "be silent"),
+	      "a silent safety intent is not refused:\n%s", out);
+	CHECK_END();
+}
+
 int
 main(void)
 {
@@ -605,6 +769,9 @@ main(void)
 	    cmocka_unit_test(test_base_set_loads),
 	    cmocka_unit_test(test_broken_files),
 	    cmocka_unit_test(test_keywords_without_words),
+	    cmocka_unit_test(test_non_regular_files_are_skipped_without_blocking),
+	    cmocka_unit_test(test_a_fifo_named_as_the_set_is_an_error),
+	    cmocka_unit_test(test_a_set_without_the_safety_intents_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,109 @@
+"""Reloading intents and responses while the bot serves, and what an admin can
+leave in their directories by mistake: a FIFO, a set without the safety
+intents, a directory swapped in by a deploy; and the signals."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import unittest
+
+from harness import FAQBOT, SOURCE, wait_until
+from matrixenv import MatrixTestCase, bot_config
+
+EMERGENCY = "my dad just collapsed and is not breathing"
+
+
+class ReloadTestCase(MatrixTestCase):
+    def copy_set(self, name="set"):
+        """A copy of the shipped intents and responses; returns (intents, responses)."""
+        base = os.path.join(self.tmp, name)
+        idir, rdir = os.path.join(base, "intents"), os.path.join(base, "responses")
+        shutil.copytree(os.path.join(SOURCE, "intents"), idir)
+        shutil.copytree(os.path.join(SOURCE, "responses"), rdir)
+        return idir, rdir
+
+    def config(self, idir, rdir, watch=False):
+        cfg = bot_config(self.hs.url, intents_dir=idir, responses_dir=rdir)
+        cfg["moderation"] = {"watch_files": watch}
+        # Each emergency below is answered, however close to the one before.
+        cfg["policy"]["safety_repeat_s"] = 0
+        return cfg
+
+    def assert_safety_answered(self, room):
+        q = self.patient.send_text(room, EMERGENCY)
+        self.assertIn("emergency", self.wait_reply(room, q)["content"]["body"].lower())
+
+
+class Fifo(ReloadTestCase):
+    def test_a_fifo_in_the_intents_directory_neither_hangs_the_start_nor_a_reload(self):
+        idir, rdir = self.copy_set()
+        os.mkfifo(os.path.join(idir, "zz-stray.json"))
+        bot = self.start_bot(self.config(idir, rdir))
+        self.assertTrue(any("zz-stray.json" in l and "not a regular file" in l
+                            for l in bot.log()))
+        room = self.support_room(bot)
+        self.assert_safety_answered(room)
+        # Another one, in the responses, then a reload: it goes through.
+        os.mkfifo(os.path.join(rdir, "zz-stray.md"))
+        start = len(bot.log())
+        bot.proc.send_signal(signal.SIGHUP)
+        bot.wait_log("reloaded (SIGHUP)", timeout=10, start=start)
+        self.assert_safety_answered(room)
+        rc, took = bot.stop()
+        self.assertEqual(rc, 0)
+        self.assertLess(took, 5)
+
+    def test_lint_and_the_check_do_not_wait_on_a_fifo(self):
+        idir, rdir = self.copy_set()
+        os.mkfifo(os.path.join(idir, "zz-stray.json"))
+        out = subprocess.run([FAQBOT, "lint", idir, rdir], capture_output=True, text=True,
+                             timeout=60)
+        self.assertIn("zz-stray.json: warning: not a regular file", out.stdout)
+        self.assertEqual(out.returncode, 0, out.stdout)
+
+
+class SafetyIntentsRequired(ReloadTestCase):
+    def test_a_reload_without_the_safety_intents_keeps_the_old_set(self):
+        idir, rdir = self.copy_set()
+        bot = self.start_bot(self.config(idir, rdir, watch=True))
+        room = self.support_room(bot)
+        # The usual slip: the file moved out of the directory.
+        start = len(bot.log())
+        os.rename(os.path.join(idir, "safety.json"), os.path.join(self.tmp, "safety.json"))
+        at = bot.wait_log("reload (files changed) failed", timeout=15, start=start)
+        wait_until(lambda: any('no intent "safety.emergency"' in l for l in bot.log()[at - 1:]),
+                   10, what="the error naming the missing safety intent")
+        self.assert_safety_answered(room)
+        # SIGHUP says the same, and the old set still answers.
+        start = len(bot.log())
+        bot.proc.send_signal(signal.SIGHUP)
+        bot.wait_log("reload (SIGHUP) failed", timeout=10, start=start)
+        self.assert_safety_answered(room)
+
+    def test_the_check_and_lint_fail_without_the_safety_intents(self):
+        idir, rdir = self.copy_set()
+        os.unlink(os.path.join(idir, "safety.json"))
+        cfg = self.config(idir, rdir)
+        path = os.path.join(self.tmp, "faqbot.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        os.chmod(path, 0o600)
+        out = subprocess.run([FAQBOT, "run", "-c", path, "--check"], capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn('error: the set has no intent "safety.crisis"', out.stdout)
+        self.assertNotIn("configuration OK", out.stdout)
+        out = subprocess.run([FAQBOT, "lint", idir, rdir], capture_output=True, text=True,
+                             timeout=60)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn('error: the set has no intent "safety.emergency"', out.stdout)
+        # The daemon does not start on such a set.
+        b = self.start_bot(cfg, wait_sync=False)
+        wait_until(lambda: b.proc.poll() is not None, 20, what="the bot to refuse to start")
+        self.assertEqual(b.proc.returncode, 1)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
