@@ -4,7 +4,8 @@
  * endpoint and the file watcher on one event loop, and handles signals:
  * SIGTERM/SIGINT save everything and exit 0 at once, even in the middle of
  * a long-poll; SIGHUP reloads intents and responses, keeping the old set on
- * any error.
+ * any error; SIGUSR1 and SIGUSR2 save the counters and log a status line
+ * (they never stop the bot).
  */
 #include "daemon.h"
 
@@ -36,6 +37,20 @@
 #define SAVE_EVERY_MS 60000	/* counters saved at least this often */
 #define TICK_MS 1000		/* how often what waits for a time is looked at */
 
+/*
+ * A watched directory (intents_dir or responses_dir). Its parent is watched
+ * too, for its name: a deploy that swaps the directory (mv new intents,
+ * or a symlink repointed) leaves the old watch on the old directory, so
+ * the watch is moved to whatever the name points to now.
+ */
+struct watch {
+	const char *path;	/* the directory, as configured (not owned) */
+	char *parent;		/* its parent directory */
+	char *base;		/* its name in the parent */
+	int wd;			/* the watch on the directory, or -1 */
+	int wd_parent;		/* the watch on the parent, or -1 */
+};
+
 struct daemon {
 	struct config cfg;
 	struct loop *loop;
@@ -45,6 +60,8 @@ struct daemon {
 	struct metrics *metrics;
 	int sigfd;
 	int inotify;
+	struct watch watch[2];	/* intents_dir, responses_dir */
+	size_t nwatch;
 	uint64_t reload_timer;
 	int exit_code;
 };
@@ -115,6 +132,92 @@ on_reload_timer(void *arg)
 	do_reload(dm, "files changed");
 }
 
+#define WATCH_DIR_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | \
+	IN_DELETE_SELF | IN_MOVE_SELF)
+#define WATCH_PARENT_MASK (IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE)
+
+/* (Re)points w's watch at what its path names now; quiet when it is gone for a moment. */
+static void
+watch_arm(struct daemon *dm, struct watch *w, int quiet)
+{
+	if (w->wd != -1)
+		(void)inotify_rm_watch(dm->inotify, w->wd); /* may be gone already */
+	w->wd = inotify_add_watch(dm->inotify, w->path, WATCH_DIR_MASK);
+	if (w->wd == -1 && !quiet)
+		log_warn("cannot watch %s for changes", w->path);
+}
+
+static void
+watch_dir(struct daemon *dm, const char *dir)
+{
+	struct watch *w;
+	char *copy, *slash;
+
+	if (dir[0] == '\0' || dm->nwatch == NELEM(dm->watch))
+		return;
+	w = &dm->watch[dm->nwatch++];
+	w->path = dir;
+	w->wd = w->wd_parent = -1;
+	copy = xstrdup(dir);
+	while (strlen(copy) > 1 && copy[strlen(copy) - 1] == '/')
+		copy[strlen(copy) - 1] = '\0';
+	if ((slash = strrchr(copy, '/')) == NULL) {
+		w->parent = xstrdup(".");
+		w->base = xstrdup(copy);
+	} else {
+		w->base = xstrdup(slash + 1);
+		slash[slash == copy ? 1 : 0] = '\0';
+		w->parent = xstrdup(copy);
+	}
+	free(copy);
+	watch_arm(dm, w, 0);
+	if (w->base[0] != '\0' &&
+	    (w->wd_parent = inotify_add_watch(dm->inotify, w->parent, WATCH_PARENT_MASK)) == -1)
+		log_warn("cannot watch %s for a new %s (a swapped directory will not be seen)",
+		    w->parent, w->base);
+}
+
+static void
+watch_free(struct daemon *dm)
+{
+	size_t i;
+
+	for (i = 0; i < dm->nwatch; i++) {
+		free(dm->watch[i].parent);
+		free(dm->watch[i].base);
+	}
+	dm->nwatch = 0;
+}
+
+/* One event: 1 when it calls for a reload. Moves watches whose directory was swapped. */
+static int
+watch_event(struct daemon *dm, const struct inotify_event *ev)
+{
+	int relevant = 0;
+	size_t i;
+
+	for (i = 0; i < dm->nwatch; i++) {
+		struct watch *w = &dm->watch[i];
+
+		if (ev->wd == w->wd_parent && ev->len > 0 && strcmp(ev->name, w->base) == 0) {
+			/* The name points to another directory now (or, for a moment, to none). */
+			log_info("%s was replaced; watching the new one", w->path);
+			watch_arm(dm, w, 1);
+			relevant = 1;
+		} else if (ev->wd == w->wd && (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF))) {
+			/* Moved away or deleted: what the name holds next comes through the parent. */
+			watch_arm(dm, w, 1);
+			relevant = 1;
+		} else if (ev->wd == w->wd && ev->len > 0 && ev->name[0] != '.' &&
+		    ev->name[strlen(ev->name) - 1] != '~' &&
+		    (strstr(ev->name, ".json") || strstr(ev->name, ".md"))) {
+			/* Editors' swap and backup files do not count. */
+			relevant = 1;
+		}
+	}
+	return relevant;
+}
+
 static void
 on_inotify(void *arg, int fd, short revents)
 {
@@ -130,10 +233,7 @@ on_inotify(void *arg, int fd, short revents)
 		while (p < buf + n) {
 			struct inotify_event *ev = (struct inotify_event *)p;
 
-			/* Editors' swap and backup files do not count. */
-			if (ev->len > 0 && ev->name[0] != '.' && ev->name[strlen(ev->name) - 1] != '~' &&
-			    (strstr(ev->name, ".json") || strstr(ev->name, ".md")))
-				relevant = 1;
+			relevant |= watch_event(dm, ev);
 			p += sizeof(*ev) + ev->len;
 		}
 	}
@@ -154,6 +254,8 @@ stop_all(struct daemon *dm)
 	loop_stop(dm->loop);
 }
 
+static int healthy(void *arg, struct buf *why);
+
 static void
 on_signal(void *arg, int fd, short revents)
 {
@@ -172,6 +274,20 @@ on_signal(void *arg, int fd, short revents)
 		case SIGHUP:
 			do_reload(dm, "SIGHUP");
 			break;
+		case SIGUSR1:
+		case SIGUSR2: {
+			/* Not a way to stop the bot: a status line, and the counters saved. */
+			struct buf why;
+
+			buf_init(&why);
+			bot_save(dm->bot);
+			log_info("%s: status: %zu intents, %zu responses from %s; %s%s; state saved",
+			    si.ssi_signo == SIGUSR1 ? "SIGUSR1" : "SIGUSR2", dm->bot->kb->nin,
+			    dm->bot->kb->responses.n, dm->bot->kb->origin,
+			    healthy(dm, &why) ? "healthy" : "unhealthy: ", why.data ? why.data : "");
+			buf_free(&why);
+			break;
+		}
 		default:
 			break;
 		}
@@ -222,16 +338,6 @@ on_tick_timer(void *arg)
 
 	bot_tick(dm->bot);
 	loop_timer(dm->loop, TICK_MS, on_tick_timer, dm);
-}
-
-static void
-watch_dir(struct daemon *dm, const char *dir)
-{
-	if (dir[0] == '\0')
-		return;
-	if (inotify_add_watch(dm->inotify, dir,
-		IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE) == -1)
-		log_warn("cannot watch %s for changes", dir);
 }
 
 /* Loads and checks everything; prints the problems. Returns the kb or NULL. */
@@ -333,6 +439,8 @@ daemon_main(const char *config, int check)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if ((dm.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
@@ -379,6 +487,7 @@ daemon_main(const char *config, int check)
 		close(dm.sigfd);
 	if (dm.inotify != -1)
 		close(dm.inotify);
+	watch_free(&dm);
 	free(state);
 	config_free(&dm.cfg);
 	log_info("stopped");

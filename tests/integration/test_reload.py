@@ -105,5 +105,74 @@ class SafetyIntentsRequired(ReloadTestCase):
         self.assertEqual(b.proc.returncode, 1)
 
 
+class Watch(ReloadTestCase):
+    def set_answer(self, rdir, marker):
+        """Rewrites the palliative care answer to say marker."""
+        path = os.path.join(rdir, "palliative.care.md")
+        with open(path) as f:
+            text = f.read()
+        head, _, _ = text.rpartition("---\n")
+        with open(path + ".tmp", "w") as f:
+            f.write(head + "---\nPalliative care answer " + marker + ".\n")
+        os.rename(path + ".tmp", path)
+
+    def asked(self, room):
+        q = self.patient.send_text(room, "what is palliative care?")
+        return self.wait_reply(room, q)["content"]["body"]
+
+    def test_edits_after_the_directory_is_swapped_are_picked_up(self):
+        idir, rdir = self.copy_set()
+        bot = self.start_bot(self.config(idir, rdir, watch=True))
+        room = self.support_room(bot)
+        # The usual deploy: a new copy next to the old, then two renames.
+        new = rdir + ".new"
+        shutil.copytree(rdir, new)
+        self.set_answer(new, "ALPHA")
+        start = len(bot.log())
+        os.rename(rdir, rdir + ".old")
+        os.rename(new, rdir)
+        bot.wait_log("reloaded (files changed)", timeout=15, start=start)
+        self.assertIn("ALPHA", self.asked(room))
+        # And an edit in the directory that came in is seen too.
+        start = len(bot.log())
+        self.set_answer(rdir, "BRAVO")
+        bot.wait_log("reloaded (files changed)", timeout=15, start=start)
+        self.assertIn("BRAVO", self.asked(room))
+        # A symlink repointed (ln -sfn) works the same way.
+        for name in ("v1", "v2"):
+            shutil.copytree(rdir, os.path.join(self.tmp, name))
+        link = os.path.join(self.tmp, "current")
+        os.symlink(os.path.join(self.tmp, "v1"), link)
+        bot.stop()
+        cfg = self.config(idir, link, watch=True)
+        bot = self.start_bot(cfg)
+        room = self.support_room(bot, name="Support 2")
+        self.set_answer(os.path.join(self.tmp, "v2"), "CHARLIE")
+        start = len(bot.log())
+        os.symlink(os.path.join(self.tmp, "v2"), link + ".tmp")
+        os.rename(link + ".tmp", link)
+        bot.wait_log("reloaded (files changed)", timeout=15, start=start)
+        self.assertIn("CHARLIE", self.asked(room))
+        start = len(bot.log())
+        self.set_answer(os.path.join(self.tmp, "v2"), "DELTA")
+        bot.wait_log("reloaded (files changed)", timeout=15, start=start)
+        self.assertIn("DELTA", self.asked(room))
+
+
+class Signals(ReloadTestCase):
+    def test_sigusr1_and_sigusr2_log_a_status_and_do_not_stop_the_bot(self):
+        bot = self.start_bot()
+        room = self.support_room(bot)
+        for sig, name in ((signal.SIGUSR1, "SIGUSR1"), (signal.SIGUSR2, "SIGUSR2")):
+            start = len(bot.log())
+            bot.proc.send_signal(sig)
+            bot.wait_log(name + ": status:", timeout=10, start=start)
+            self.assertIsNone(bot.proc.poll())
+        self.assert_safety_answered(room)
+        self.assertTrue(os.path.exists(os.path.join(bot.state, "stats.json")))
+        rc, _ = bot.stop()
+        self.assertEqual(rc, 0)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
