@@ -14,6 +14,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 enum cfg_type {
@@ -1003,8 +1004,64 @@ load_secrets(struct config *cfg, const struct json_doc *doc, const cJSON *const 
 	return errors;
 }
 
-int
-config_load_string(struct config *cfg, const char *name, const char *text, struct diag_list *diags)
+/* Nicks longer than this are refused by some servers (RFC 2812; ngircd's default). */
+#define CFG_SHORTEST_NICKLEN 9
+
+/*
+ * Checks of values that need the whole file read: the metrics address as
+ * the daemon reads it, a nick too long for some servers, and (mode: the
+ * file's permissions, 0 for a string) secrets written in a file that group
+ * or others can read. Reported at the option's place; returns the errors.
+ */
+static int
+check_values(struct config *cfg, const struct json_doc *doc, const cJSON *const *where,
+             unsigned mode, struct diag_list *diags)
+{
+	const struct cfg_option *o;
+	const char *why;
+	size_t i;
+	int errors = 0;
+
+	o = option_find("metrics.listen");
+	if (cfg->metrics_listen[0] && metrics_listen_check(cfg->metrics_listen, &why) == -1) {
+		if (where[o - options])
+			json_diag(doc, diags, DIAG_ERROR, where[o - options], "metrics.listen: %s",
+			          why);
+		else
+			diag_add(diags, DIAG_ERROR, doc->file, 0, 0, "metrics.listen: %s", why);
+		errors++;
+	}
+#ifndef HAVE_MICROHTTPD
+	if (cfg->metrics_listen[0] && where[o - options])
+		json_diag(doc, diags, DIAG_WARNING, where[o - options],
+		          "metrics.listen is set, but faqbot was built without libmicrohttpd: "
+		          "nothing will be served");
+#endif
+	o = option_find("irc.nick");
+	if ((cfg->transports & CFG_TRANSPORT_IRC) && where[o - options] &&
+	    utf8_length(cfg->irc_nick) > CFG_SHORTEST_NICKLEN)
+		json_diag(doc, diags, DIAG_WARNING, where[o - options],
+		          "irc.nick is %zu characters: some servers allow only %d (RFC 2812, "
+		          "ngircd's default); there the bot cuts it to the server's NICKLEN",
+		          utf8_length(cfg->irc_nick), CFG_SHORTEST_NICKLEN);
+	for (i = 0; mode & 077 && i < NELEM(secret_files); i++) {
+		const struct cfg_option *so = option_find(secret_files[i].secret);
+
+		if (where[so - options] == NULL || (*(char **)field(cfg, so))[0] == '\0')
+			continue;
+		json_diag(doc, diags, DIAG_WARNING, where[so - options],
+		          "%s is written in this file, which group or others can read (mode "
+		          "%03o): put it in %s (a file only the bot can read) or in $%s, or "
+		          "chmod 600 this file",
+		          so->name, mode & 0777, secret_files[i].file, so->env);
+	}
+	return errors;
+}
+
+/* Loads text (from a file of the given mode, or 0 for a string) over cfg. */
+static int
+load_text(struct config *cfg, const char *name, const char *text, unsigned mode,
+          struct diag_list *diags)
 {
 	const cJSON *where[NELEM(options)] = {0}; /* where each option was read */
 	struct json_doc doc;
@@ -1023,13 +1080,21 @@ config_load_string(struct config *cfg, const char *name, const char *text, struc
 	}
 	errors = load_object(cfg, &doc, doc.root, "", where, diags);
 	errors += load_secrets(cfg, &doc, where, diags);
+	errors += check_values(cfg, &doc, where, mode, diags);
 	json_doc_free(&doc);
 	return errors ? -1 : 0;
 }
 
 int
+config_load_string(struct config *cfg, const char *name, const char *text, struct diag_list *diags)
+{
+	return load_text(cfg, name, text, 0, diags);
+}
+
+int
 config_load(struct config *cfg, const char *file, struct diag_list *diags)
 {
+	struct stat st;
 	char *text;
 	size_t len;
 	int rc;
@@ -1044,7 +1109,8 @@ config_load(struct config *cfg, const char *file, struct diag_list *diags)
 		free(text);
 		return -1;
 	}
-	rc = config_load_string(cfg, file, text, diags);
+	/* A secret written in it is only as private as its mode. */
+	rc = load_text(cfg, file, text, stat(file, &st) == 0 ? (unsigned)st.st_mode : 0, diags);
 	free(text);
 	return rc;
 }

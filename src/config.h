@@ -141,10 +141,12 @@ void config_free(struct config *cfg);
 
 /*
  * Loads file over the defaults. Problems (syntax, unknown keys, types,
- * bounds, unreadable or too open secret files) go to diags with their
- * place; returns 0, or -1 when there was an error. Secrets from the
- * environment (FAQBOT_MATRIX_PASSWORD, FAQBOT_MATRIX_ACCESS_TOKEN,
- * FAQBOT_IRC_PASSWORD) are taken when the file gives none.
+ * bounds, unreadable or too open secret files, a metrics.listen the daemon
+ * would refuse) go to diags with their place; returns 0, or -1 when there
+ * was an error. Warnings: a secret written in a file that group or others
+ * can read, an IRC nick over 9 characters. Secrets from the environment
+ * (FAQBOT_MATRIX_PASSWORD, FAQBOT_MATRIX_ACCESS_TOKEN, FAQBOT_IRC_PASSWORD)
+ * are taken when the file gives none.
  */
 int config_load(struct config *cfg, const char *file, struct diag_list *diags);
 

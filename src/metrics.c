@@ -16,13 +16,113 @@
 #include "log.h"
 #include "util.h"
 
-#ifdef HAVE_MICROHTTPD
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+
+/*
+ * Parses "host:port" or "[v6]:port" into sa. Only loopback hosts are
+ * accepted ("localhost" means 127.0.0.1). Returns 0, or -1 with *why set.
+ */
+static int
+parse_listen(const char *listen, struct sockaddr_storage *sa, socklen_t *salen, const char **why)
+{
+	char host[64];
+	const char *colon, *port;
+	char *end;
+	size_t hlen;
+	long p;
+
+	memset(sa, 0, sizeof(*sa));
+	if (listen[0] == '[') {
+		const char *close = strchr(listen, ']');
+
+		if (close == NULL || close[1] != ':') {
+			*why = "expected [address]:port";
+			return -1;
+		}
+		hlen = (size_t)(close - listen - 1);
+		if (hlen >= sizeof(host)) {
+			*why = "the address is too long";
+			return -1;
+		}
+		memcpy(host, listen + 1, hlen);
+		port = close + 2;
+	} else {
+		if ((colon = strrchr(listen, ':')) == NULL) {
+			*why = "expected host:port";
+			return -1;
+		}
+		if (memchr(listen, ':', (size_t)(colon - listen)) != NULL) {
+			*why = "write an IPv6 address in brackets: [::1]:port";
+			return -1;
+		}
+		hlen = (size_t)(colon - listen);
+		if (hlen >= sizeof(host)) {
+			*why = "the host is too long";
+			return -1;
+		}
+		memcpy(host, listen, hlen);
+		port = colon + 1;
+	}
+	host[hlen] = '\0';
+	if (port[0] < '0' || port[0] > '9') {
+		*why = "the port is not a number";
+		return -1;
+	}
+	errno = 0;
+	p = strtol(port, &end, 10);
+	if (*end != '\0' || errno != 0 || p < 0 || p > 65535) {
+		*why = "the port is not a number from 0 to 65535";
+		return -1;
+	}
+	if (listen[0] == '[') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+
+		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1) {
+			*why = "not an IPv6 address";
+			return -1;
+		}
+		if (!IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr)) {
+			*why = "not a loopback address (only [::1] is accepted)";
+			return -1;
+		}
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)p);
+		*salen = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+
+		if (strcmp(host, "localhost") == 0)
+			strcpy(host, "127.0.0.1");
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) {
+			*why = "not an IPv4 address (write 127.0.0.1, not a host name)";
+			return -1;
+		}
+		if ((ntohl(s4->sin_addr.s_addr) >> 24) != 127) {
+			*why = "not a loopback address (only 127.0.0.0/8 and [::1] are accepted)";
+			return -1;
+		}
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)p);
+		*salen = sizeof(*s4);
+	}
+	return 0;
+}
+
+int
+metrics_listen_check(const char *listen, const char **why)
+{
+	struct sockaddr_storage sa;
+	socklen_t salen;
+
+	return parse_listen(listen, &sa, &salen, why);
+}
+
+#ifdef HAVE_MICROHTTPD
+
 #include <poll.h>
 #include <stdio.h>
-#include <sys/socket.h>
 
 #include <microhttpd.h>
 
@@ -165,96 +265,6 @@ on_epoll(void *arg, int fd, short revents)
 	(void)fd;
 	(void)revents;
 	metrics_run(arg);
-}
-
-/*
- * Parses "host:port" or "[v6]:port" into sa. Only loopback hosts are
- * accepted ("localhost" means 127.0.0.1). Returns 0, or -1 with *why set.
- */
-static int
-parse_listen(const char *listen, struct sockaddr_storage *sa, socklen_t *salen, const char **why)
-{
-	char host[64];
-	const char *colon, *port;
-	char *end;
-	size_t hlen;
-	long p;
-
-	memset(sa, 0, sizeof(*sa));
-	if (listen[0] == '[') {
-		const char *close = strchr(listen, ']');
-
-		if (close == NULL || close[1] != ':') {
-			*why = "expected [address]:port";
-			return -1;
-		}
-		hlen = (size_t)(close - listen - 1);
-		if (hlen >= sizeof(host)) {
-			*why = "the address is too long";
-			return -1;
-		}
-		memcpy(host, listen + 1, hlen);
-		port = close + 2;
-	} else {
-		if ((colon = strrchr(listen, ':')) == NULL) {
-			*why = "expected host:port";
-			return -1;
-		}
-		if (memchr(listen, ':', (size_t)(colon - listen)) != NULL) {
-			*why = "write an IPv6 address in brackets: [::1]:port";
-			return -1;
-		}
-		hlen = (size_t)(colon - listen);
-		if (hlen >= sizeof(host)) {
-			*why = "the host is too long";
-			return -1;
-		}
-		memcpy(host, listen, hlen);
-		port = colon + 1;
-	}
-	host[hlen] = '\0';
-	if (port[0] < '0' || port[0] > '9') {
-		*why = "the port is not a number";
-		return -1;
-	}
-	errno = 0;
-	p = strtol(port, &end, 10);
-	if (*end != '\0' || errno != 0 || p < 0 || p > 65535) {
-		*why = "the port is not a number from 0 to 65535";
-		return -1;
-	}
-	if (listen[0] == '[') {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
-
-		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1) {
-			*why = "not an IPv6 address";
-			return -1;
-		}
-		if (!IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr)) {
-			*why = "not a loopback address (only [::1] is accepted)";
-			return -1;
-		}
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)p);
-		*salen = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
-
-		if (strcmp(host, "localhost") == 0)
-			strcpy(host, "127.0.0.1");
-		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) {
-			*why = "not an IPv4 address (write 127.0.0.1, not a host name)";
-			return -1;
-		}
-		if ((ntohl(s4->sin_addr.s_addr) >> 24) != 127) {
-			*why = "not a loopback address (only 127.0.0.0/8 and [::1] are accepted)";
-			return -1;
-		}
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)p);
-		*salen = sizeof(*s4);
-	}
-	return 0;
 }
 
 struct metrics *

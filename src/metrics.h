@@ -25,6 +25,13 @@ typedef int (*metrics_health_fn)(void *arg, struct buf *why);
  */
 struct metrics *metrics_start(struct loop *l, const char *listen, const struct stats *st,
     metrics_health_fn health, void *arg);
+
+/*
+ * Checks listen as metrics_start() reads it (so that the configuration
+ * check refuses what the daemon would): 0, or -1 with *why set to a
+ * static message.
+ */
+int metrics_listen_check(const char *listen, const char **why);
 void metrics_stop(struct metrics *m);
 
 #endif

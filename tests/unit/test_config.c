@@ -391,6 +391,18 @@ static const struct {
     {"[]", "faqbot.json:1:1: error: the configuration must be a JSON object, not an array"},
     /* at the comma, which is what to delete (the '}' may be lines below) */
     {"{'match': {'threshold': 0.5,}}", "faqbot.json:1:28: error: trailing comma before '}'"},
+    /* what `run` would refuse to listen on, --check refuses too */
+    {"{'metrics': {'listen': '0.0.0.0:9464'}}",
+     "faqbot.json:1:24: error: metrics.listen: not a loopback address (only 127.0.0.0/8 and "
+     "[::1] are accepted)"},
+    {"{'metrics': {'listen': 'localhost'}}",
+     "faqbot.json:1:24: error: metrics.listen: expected host:port"},
+    {"{'metrics': {'listen': '127.0.0.1:http'}}",
+     "faqbot.json:1:24: error: metrics.listen: the port is not a number"},
+    {"{'metrics': {'listen': '::1:9464'}}",
+     "faqbot.json:1:24: error: metrics.listen: write an IPv6 address in brackets: [::1]:port"},
+    {"{'metrics': {'listen': '[::2]:9464'}}",
+     "faqbot.json:1:24: error: metrics.listen: not a loopback address (only [::1] is accepted)"},
 };
 
 static void
@@ -504,6 +516,104 @@ test_secret_files(void **state)
 	diag_list_free(&d);
 
 	tmp_remove(dir);
+	CHECK_END();
+}
+
+/*
+ * A secret written in the configuration itself, when group or others can
+ * read the file: a warning at the secret, at --check and at start. The same
+ * file at 0600, or a secret given as a file, says nothing.
+ */
+static void
+test_inline_secret_in_a_readable_file(void **state)
+{
+	char dir[64], path[128];
+	struct config c;
+	struct diag_list d;
+	size_t i;
+	int found;
+
+	(void)state;
+	check_begin();
+	tmp_dir(dir);
+	snprintf(path, sizeof(path), "%s/faqbot.json", dir);
+	tmp_write(dir, "faqbot.json",
+	          "{\n  \"matrix\": {\"password\": \"hunter2\"},\n"
+	          "  \"irc\": {\"password\": \"swordfish\"}\n}\n");
+	chmod(path, 0644);
+	config_defaults(&c);
+	diag_list_init(&d);
+	CHECK(config_load(&c, path, &d) == 0, "a readable file with a secret is refused");
+	CHECK(d.warnings == 2, "%zu warnings, not 2", d.warnings);
+	for (i = 0, found = 0; i < d.n; i++) {
+		char *line = diag_format(&d.d[i]);
+
+		found += has(line, ":2:26: warning: matrix.password is written in this file, which "
+		                   "group or others can read (mode 644): put it in "
+		                   "matrix.password_file") ||
+		         has(line, ":3:23: warning: irc.password is written in this file");
+		CHECK(!has(line, "hunter2") && !has(line, "swordfish"), "a secret is shown: %s",
+		      line);
+		free(line);
+	}
+	CHECK(found == 2, "the warnings are not at the secrets");
+	config_free(&c);
+	diag_list_free(&d);
+
+	chmod(path, 0640);
+	config_defaults(&c);
+	diag_list_init(&d);
+	CHECK(config_load(&c, path, &d) == 0 && d.warnings == 2, "group-readable: no warning");
+	config_free(&c);
+	diag_list_free(&d);
+
+	chmod(path, 0600);
+	config_defaults(&c);
+	diag_list_init(&d);
+	CHECK(config_load(&c, path, &d) == 0 && d.n == 0, "a 0600 file warns");
+	config_free(&c);
+	diag_list_free(&d);
+
+	/* No secret written in it: a world-readable file is as it should be. */
+	tmp_write(dir, "faqbot.json", "{\"matrix\": {\"password\": \"\"}}\n");
+	chmod(path, 0644);
+	config_defaults(&c);
+	diag_list_init(&d);
+	CHECK(config_load(&c, path, &d) == 0 && d.n == 0, "a secret-free file warns");
+	config_free(&c);
+	diag_list_free(&d);
+	tmp_remove(dir);
+	CHECK_END();
+}
+
+/* A nick longer than 9 characters warns, when IRC is used: ngircd refuses it. */
+static void
+test_long_irc_nick(void **state)
+{
+	struct config c;
+	struct diag_list d;
+	char *got;
+
+	(void)state;
+	check_begin();
+	CHECK(load(&c, &d, "{'transport': 'irc', 'irc': {'nick': 'faqbot-support'}}") == 0,
+	      "a long nick is refused");
+	got = first_diag(&d);
+	CHECK_STR(got,
+	          "faqbot.json:1:38: warning: irc.nick is 14 characters: some servers allow only 9 "
+	          "(RFC 2812, ngircd's default); there the bot cuts it to the server's NICKLEN",
+	          "the long nick");
+	free(got);
+	config_free(&c);
+	diag_list_free(&d);
+	CHECK(load(&c, &d, "{'transport': 'irc', 'irc': {'nick': 'faqbot123'}}") == 0 && d.n == 0,
+	      "a 9-character nick warns");
+	config_free(&c);
+	diag_list_free(&d);
+	CHECK(load(&c, &d, "{'irc': {'nick': 'faqbot-support'}}") == 0 && d.n == 0,
+	      "a long nick warns when IRC is not used");
+	config_free(&c);
+	diag_list_free(&d);
 	CHECK_END();
 }
 
@@ -760,6 +870,8 @@ main(void)
 	    cmocka_unit_test(test_secret_files), cmocka_unit_test(test_secret_env),
 	    cmocka_unit_test(test_room_merge),   cmocka_unit_test(test_load_file),
 	    cmocka_unit_test(test_check),        cmocka_unit_test(test_example),
+	    cmocka_unit_test(test_inline_secret_in_a_readable_file),
+	    cmocka_unit_test(test_long_irc_nick),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
