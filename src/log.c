@@ -38,6 +38,51 @@ log_level_parse(const char *s)
 	return -1;
 }
 
+/*
+ * Copies msg into out (size len) so that it stays one line and shows what
+ * it says: C0 controls and DEL become \xHH, C1 controls (U+0080-009F),
+ * line and paragraph separators and bidi controls become \uHHHH. Ids and
+ * names from a server go into log lines, and a hostile one must not be
+ * able to start a line of its own or turn one around.
+ */
+static void
+line_safe(const char *msg, char *out, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)msg;
+	size_t o = 0;
+
+	for (; *p && o + 7 < len; p++) {
+		unsigned cp = 0;
+
+		if (*p < 0x20 || *p == 0x7f) {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+			continue;
+		}
+		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			cp = p[1];
+		else if (p[0] == 0xe2 && p[1] == 0x80 && p[2] >= 0xa8 && p[2] <= 0xae)
+			cp = 0x2000 | (p[2] & 0x3f); /* U+2028-202E */
+		else if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
+			cp = 0x2040 | (p[2] & 0x3f); /* U+2066-2069 */
+		if (cp == 0) {
+			out[o++] = (char)*p;
+			continue;
+		}
+		out[o++] = '\\';
+		out[o++] = 'u';
+		out[o++] = hex[(cp >> 12) & 15];
+		out[o++] = hex[(cp >> 8) & 15];
+		out[o++] = hex[(cp >> 4) & 15];
+		out[o++] = hex[cp & 15];
+		p += cp < 0x100 ? 1 : 2;
+	}
+	out[o] = '\0';
+}
+
 static void vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
@@ -46,7 +91,7 @@ vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 {
 	static const char *names[] = {"error", "warn", "info", "debug"};
 	static const int prio[] = {3, 4, 6, 7};
-	char msg[2048], stamp[32];
+	char msg[2048], safe[4096], stamp[32];
 	int saved = errno;
 	struct tm tm;
 	time_t t;
@@ -58,13 +103,14 @@ vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 		size_t n = strlen(msg);
 		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved));
 	}
+	line_safe(msg, safe, sizeof(safe));
 	if (getenv("JOURNAL_STREAM") != NULL) {
-		fprintf(stderr, "<%d>%s\n", prio[level], msg);
+		fprintf(stderr, "<%d>%s\n", prio[level], safe);
 	} else {
 		t = time(NULL);
 		gmtime_r(&t, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		fprintf(stderr, "%s faqbot %s: %s\n", stamp, names[level], msg);
+		fprintf(stderr, "%s faqbot %s: %s\n", stamp, names[level], safe);
 	}
 	fflush(stderr);
 	errno = saved;

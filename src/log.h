@@ -1,8 +1,11 @@
 /*
  * Logging on stderr, one line per event, journald-friendly: under systemd
  * (JOURNAL_STREAM set) each line carries a <N> priority prefix, otherwise a
- * UTC time stamp and the level. Chat text is never logged as is: log_chat()
- * escapes it, and returns a placeholder unless the admin allowed chat text.
+ * UTC time stamp and the level. Every line is made safe as a whole (control
+ * characters, line separators and bidi controls escaped), so that nothing
+ * passed in, such as a room name from a server, can start a line of its own.
+ * Chat text is never logged as is: log_chat() escapes it, and returns a
+ * placeholder unless the admin allowed chat text.
  * Tokens and passwords must never be passed to these functions.
  */
 #ifndef FAQBOT_LOG_H
