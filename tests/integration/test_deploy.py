@@ -311,12 +311,19 @@ class Dockerfile(unittest.TestCase):
     def test_two_stages_and_a_user_that_is_not_root(self):
         stages = docker_instructions()
         self.assertEqual(len(stages), 2, "a build stage and a runtime stage")
-        self.assertRegex(stages[0][0][1], r"^debian:bookworm-slim\s+AS\s+\w+")
+        self.assertRegex(stages[0][0][1], r"^debian:bookworm-slim(@\S+)?\s+AS\s+\w+")
         self.assertRegex(stages[1][0][1], r"^debian:bookworm-slim\b")
         users = [a for i, a in stages[1] if i == "USER"]
         self.assertTrue(users, "the runtime stage sets USER")
         user = users[-1].split(":")[0]
         self.assertNotIn(user, ("root", "0"))
+
+    def test_base_images_are_pinned_by_digest(self):
+        # A tag moves; the digest says which image the build was checked with.
+        for stage in docker_instructions():
+            self.assertRegex(stage[0][1], r"^debian:bookworm-slim@sha256:[0-9a-f]{64}\b")
+        digests = {stage[0][1].split()[0] for stage in docker_instructions()}
+        self.assertEqual(len(digests), 1, "both stages on the same base image")
 
     def test_no_dev_package_in_the_runtime_stage(self):
         stages = docker_instructions()
