@@ -19,6 +19,17 @@
 #include "util.h"
 
 /*
+ * A message longer than the normaliser reads at once, or than
+ * matrix.max_message_bytes, is checked for safety in windows of this many
+ * bytes, overlapping so that a phrase cut by one is whole in the next: all
+ * of them up to BOT_SAFETY_SPAN bytes, else the first and the last
+ * BOT_SAFETY_SPAN / 2 (a cry for help tends to open or close a long post).
+ */
+#define BOT_SAFETY_WINDOW  2048
+#define BOT_SAFETY_OVERLAP 256
+#define BOT_SAFETY_SPAN    16384
+
+/*
  * Said when a safety intent matched but its response file is missing:
  * silence is never an option for someone in danger.
  */
@@ -510,14 +521,46 @@ send_reply(struct bot *b, struct transport *t, const struct tp_msg *m, const str
 }
 
 static void
-send_markdown(struct bot *b, struct transport *t, const struct tp_msg *m, const char *md,
-              const char *role)
+send_markdown_to(struct bot *b, struct transport *t, const struct tp_msg *m, const char *md,
+                 const char *role, int flags)
 {
 	struct rendered r;
 
 	response_render_markdown(md, &r);
-	send_reply(b, t, m, &r, role, 0);
+	send_reply(b, t, m, &r, role, flags);
 	rendered_free(&r);
+}
+
+static void
+send_markdown(struct bot *b, struct transport *t, const struct tp_msg *m, const char *md,
+              const char *role)
+{
+	send_markdown_to(b, t, m, md, role, 0);
+}
+
+/*
+ * The safety check of text read in windows (see BOT_SAFETY_WINDOW), for a
+ * message too long to be read whole. Returns 1, with *res the window's
+ * result, when one of them reaches a safety intent.
+ */
+static int
+safety_in_windows(struct bot *b, const struct match_opts *mo, const char *text, size_t len,
+                  struct match_result *res)
+{
+	size_t step = BOT_SAFETY_WINDOW - BOT_SAFETY_OVERLAP, off, n;
+	size_t head = len <= BOT_SAFETY_SPAN ? len : BOT_SAFETY_SPAN / 2;
+
+	for (off = 0;; off += step) {
+		/* The head first, then the tail when the middle is skipped. */
+		if (off >= head && len > BOT_SAFETY_SPAN && off < len - BOT_SAFETY_SPAN / 2)
+			off = len - BOT_SAFETY_SPAN / 2;
+		n = len - off < BOT_SAFETY_WINDOW ? len - off : BOT_SAFETY_WINDOW;
+		match_run(b->mctx, b->kb, mo, text + off, n, res, NULL);
+		if (res->intent && bot_is_safety(res->intent))
+			return 1;
+		if (off + n >= len)
+			return 0;
+	}
 }
 
 /*
@@ -529,7 +572,8 @@ send_markdown(struct bot *b, struct transport *t, const struct tp_msg *m, const 
  */
 static void
 alert_moderators(struct bot *b, struct transport *t, const char *room, const char *sender,
-                 const char *intent, const char *event_id, unsigned long more, int followup)
+                 const char *intent, const char *event_id, unsigned long more, int followup,
+                 int direct)
 {
 	struct transport *mt;
 	struct buf md, link;
@@ -558,7 +602,9 @@ alert_moderators(struct bot *b, struct transport *t, const char *room, const cha
 	else
 		buf_printf(&md, "**Safety alert (%s)** in %s: %s may need help now.", kind, t->name,
 		           who);
-	if (event_id && t->link && t->link(t->impl, room, event_id, &link) == 0)
+	if (direct)
+		buf_puts(&md, " In a private message to the bot.");
+	else if (event_id && t->link && t->link(t->impl, room, event_id, &link) == 0)
 		buf_printf(&md, " %s: %s", followup ? "The latest" : "Message", link.data);
 	else
 		buf_printf(&md, " Room: %s", room);
@@ -592,7 +638,7 @@ bot_tick(struct bot *b)
 		if ((t = transport_for(b, f.room)) == NULL)
 			t = b->ntp ? b->tp[0] : NULL;
 		if (t != NULL)
-			alert_moderators(b, t, f.room, f.sender, f.intent, f.event_id, f.more, 1);
+			alert_moderators(b, t, f.room, f.sender, f.intent, f.event_id, f.more, 1, 0);
 	}
 }
 
@@ -875,25 +921,28 @@ answer_safety(struct bot *b, struct transport *t, const struct tp_msg *m,
 	stats_answer(b->stats, res->intent->id);
 	b->dirty = 1;
 	log_info("%s: safety answer %s in %s", t->name, res->intent->id, m->room);
-	alert_moderators(b, t, m->room, m->sender, res->intent->id, link_id, before, 0);
+	alert_moderators(b, t, m->room, m->sender, res->intent->id, link_id, before, 0, m->direct);
 }
 
 void
 bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m)
 {
-	struct match_result res;
+	struct match_result res = {0};
 	struct match_opts mo;
 	struct cfg_room room;
 	struct bot_reply reply;
 	const char *text = m->text, *rest, *cmd;
 	char logbuf[256];
-	int addressed = m->addressed || m->direct, which;
+	int addressed = m->addressed || m->direct, which, safety = 0;
 	uint64_t now = now_ms();
 	char *copy = NULL, *id;
+	size_t len, i;
+	/* Too long to answer: only the safety check reads it. */
+	int too_long = m->len > (size_t)b->cfg->mx_max_message_bytes;
 
 	config_room(b->cfg, m->room, &room);
 	/* "!faq ..." addresses the bot, and may be a moderator command (not in an edit). */
-	if ((rest = strip_prefix(b, text)) != NULL) {
+	if (!m->safety_only && !too_long && (rest = strip_prefix(b, text)) != NULL) {
 		addressed = 1;
 		if (m->edit == TP_EDIT_NONE && (cmd = command_of(rest, &rest)) != NULL) {
 			/* Refusals count against the flood limits like any reply but safety. */
@@ -919,17 +968,44 @@ bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m)
 		}
 		text = rest;
 	}
-	copy = xstrndup(text, m->len - (size_t)(text - m->text));
+	/* Text after a NUL is read too: it separates words like a space. */
+	len = m->len - (size_t)(text - m->text);
+	copy = xstrndup(text, len);
+	for (i = 0; i < len; i++)
+		if (copy[i] == '\0')
+			copy[i] = ' ';
 	bot_match_opts(b->cfg, &room, &mo, b->names, NELEM(b->names));
-	match_run(b->mctx, b->kb, &mo, copy, strlen(copy), &res, NULL);
-	if (res.text_flags & TEXT_TO_BOT)
-		addressed = 1;
 	log_debug("%s: message %s in %s from %s: %s", t->name, m->event_id ? m->event_id : "-",
 	          m->room, m->sender, log_chat(copy, logbuf, sizeof(logbuf)));
+	if (!too_long) {
+		match_run(b->mctx, b->kb, &mo, copy, len, &res, NULL);
+		safety = res.intent && bot_is_safety(res.intent);
+		if (res.text_flags & TEXT_TO_BOT)
+			addressed = 1;
+	}
+	/* What the normaliser did not reach is read in windows, for safety only. */
+	if (!safety && (too_long || (res.text_flags & TEXT_TRUNCATED))) {
+		safety = safety_in_windows(b, &mo, copy, len, &res);
+		/* Not in danger: the whole message's result (and the context's) again. */
+		if (!safety && !too_long)
+			match_run(b->mctx, b->kb, &mo, copy, len, &res, NULL);
+	}
 
 	/* Safety first: every room, whatever its mode, pause or limits. */
-	if (res.intent && bot_is_safety(res.intent)) {
+	if (safety) {
 		answer_safety(b, t, m, &room, &res, now);
+		goto out;
+	}
+	if (too_long) {
+		log_info("%s: a %zu-byte message in %s is over matrix.max_message_bytes: checked "
+		         "for safety only",
+		         t->name, m->len, m->room);
+		goto out;
+	}
+	if (m->safety_only) {
+		log_debug("%s: private message from %s: no safety answer needed, and other "
+		          "answers are off in private messages",
+		          t->name, m->sender);
 		goto out;
 	}
 	/* An edit of a message that got its reply: only safety could add to it. */
@@ -956,11 +1032,13 @@ bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m)
 	if (!may_reply(b, t, m, now))
 		goto out;
 	if (res.intent == NULL) {
-		send_markdown(b, t, m, b->cfg->fallback, "fallback");
+		/* Addressed like an answer: IRC's "nick: " prefix, Matrix's mention. */
+		send_markdown_to(b, t, m, b->cfg->fallback, "fallback", REPLY_MENTION);
 		stats_unanswered(b->stats);
 		b->dirty = 1;
-		if (unanswered_append(b->state_dir, m->room, m->sender, b->salt, copy,
-		                      now_wall()) == -1)
+		/* A private message's room names the person: it is logged hashed. */
+		if (unanswered_append(b->state_dir, m->direct ? NULL : m->room, m->sender, b->salt,
+		                      copy, now_wall()) == -1)
 			log_warn("cannot append to the unanswered log");
 		log_info("%s: no answer for an addressed question in %s (logged)", t->name,
 		         m->room);

@@ -108,7 +108,7 @@ struct config {
 	char *mx_device_name;            /* shown in the account's sessions */
 	long mx_sync_timeout_ms;         /* long-poll timeout */
 	long mx_max_body_bytes;          /* largest server reply accepted */
-	long mx_max_message_bytes;       /* longer messages are ignored */
+	long mx_max_message_bytes;       /* longer messages are read for safety only */
 	long mx_backoff_max_ms;          /* cap of the retry backoff */
 	long mx_request_timeout_ms;      /* a request that takes longer fails */
 	struct strlist mx_ignored_users; /* never answered */
@@ -128,7 +128,7 @@ struct config {
 	char *irc_password_file;     /* or read from here */
 	struct strlist irc_channels; /* "#chan" or "#chan key" */
 	int irc_notice;              /* reply with NOTICE (else PRIVMSG) */
-	int irc_private;             /* answer private messages */
+	int irc_private;             /* FAQ answers in private messages (safety: always) */
 	long irc_burst;              /* lines sent at once */
 	long irc_rate_ms;            /* then one line per this */
 	long irc_ping_s;             /* lag check interval */

@@ -715,3 +715,22 @@ json_check_keys(const struct json_doc *doc, struct diag_list *diags, const cJSON
 	}
 	return bad;
 }
+
+void
+json_defuse_nul(char *text, size_t len)
+{
+	size_t i;
+	int in_string = 0;
+
+	for (i = 0; i < len; i++) {
+		if (text[i] == '\0') {
+			text[i] = ' ';
+		} else if (text[i] == '"') {
+			in_string = !in_string;
+		} else if (in_string && text[i] == '\\' && i + 1 < len) {
+			if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
+				memcpy(text + i + 2, "FFFD", 4);
+			i++; /* the escaped character, whatever it is */
+		}
+	}
+}

@@ -71,4 +71,12 @@ const char *json_type_name(const cJSON *item);
 int json_check_keys(const struct json_doc *doc, struct diag_list *diags, const cJSON *obj,
                     const char *what, const char *const *allowed);
 
+/*
+ * Makes NULs in the JSON text (len bytes) visible to cJSON's strings, in
+ * place: a \u0000 escape in a string becomes \uFFFD, a raw NUL byte a
+ * space. cJSON keeps a \u0000 as a NUL, which would end its string there
+ * and hide the rest of, say, a message body ("hello\u0000 I want to die").
+ */
+void json_defuse_nul(char *text, size_t len);
+
 #endif

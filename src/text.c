@@ -8,6 +8,7 @@
 #include <locale.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <wctype.h>
 
 #include "lexicon.h"
@@ -1009,6 +1010,162 @@ text_words(const char *s, size_t n, struct buf *out)
 	if (out->data == NULL)
 		buf_puts(out, "");
 	text_norm_free(&tn);
+}
+
+/* Tags that start a new line where a client shows them. */
+static int
+html_block_tag(const char *name, size_t n)
+{
+	static const char *const block[] = {"p",  "br", "div", "li", "ul", "ol", "h1", "h2",
+	                                    "h3", "h4", "h5",  "h6", "tr", "td", "th", "blockquote",
+	                                    "pre", "hr", "table", "details", "summary", NULL};
+	size_t i;
+
+	for (i = 0; block[i]; i++)
+		if (strlen(block[i]) == n && strncasecmp(block[i], name, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* Decodes the character reference at s (after '&'); returns its length and *cp, or 0. */
+static size_t
+html_entity(const char *s, size_t n, uint32_t *cp)
+{
+	static const struct {
+		const char *name;
+		uint32_t cp;
+	} named[] = {{"amp;", '&'},   {"lt;", '<'},     {"gt;", '>'},       {"quot;", '"'},
+	             {"apos;", '\''}, {"nbsp;", 0xa0}, {"shy;", 0xad}, {NULL, 0}};
+	size_t i, k;
+	uint32_t v = 0;
+
+	for (i = 0; named[i].name; i++) {
+		k = strlen(named[i].name);
+		if (n >= k && strncmp(s, named[i].name, k) == 0) {
+			*cp = named[i].cp;
+			return k;
+		}
+	}
+	if (n < 3 || s[0] != '#')
+		return 0;
+	if (s[1] == 'x' || s[1] == 'X') {
+		for (k = 2; k < n && k < 10 && isxdigit((unsigned char)s[k]); k++)
+			v = v * 16 + (uint32_t)(isdigit((unsigned char)s[k]) ? s[k] - '0'
+			                                                   : (s[k] | 32) - 'a' + 10);
+		if (k == 2)
+			return 0;
+	} else {
+		for (k = 1; k < n && k < 9 && isdigit((unsigned char)s[k]); k++)
+			v = v * 10 + (uint32_t)(s[k] - '0');
+		if (k == 1)
+			return 0;
+	}
+	if (k >= n || s[k] != ';')
+		return 0;
+	*cp = v == 0 || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff) ? (v == 0 ? ' ' : 0xfffd) : v;
+	return k + 1;
+}
+
+char *
+text_html_plain(const char *html, size_t len)
+{
+	struct buf out;
+	size_t i = 0, k, nl;
+	int reply = 0; /* inside <mx-reply> */
+	uint32_t cp;
+	char enc[4];
+
+	buf_init(&out);
+	buf_reserve(&out, len);
+	while (i < len) {
+		char c = html[i];
+
+		if (c == '<') {
+			const char *name = html + i + 1;
+			int closing = 0;
+
+			if (len - i >= 4 && strncmp(html + i, "<!--", 4) == 0) {
+				for (k = i + 4; k + 3 <= len && strncmp(html + k, "-->", 3) != 0; k++)
+					;
+				i = k + 3 <= len ? k + 3 : len;
+				continue;
+			}
+			if (*name == '/') {
+				closing = 1;
+				name++;
+			}
+			for (nl = 0; i + 1 + closing + nl < len &&
+			             (isalnum((unsigned char)name[nl]) || name[nl] == '-');
+			     nl++)
+				;
+			/* To the end of the tag; '>' in a quoted attribute does not end it. */
+			for (k = i + 1; k < len && html[k] != '>'; k++) {
+				if (html[k] == '"' || html[k] == '\'') {
+					const char *q = memchr(html + k + 1, html[k], len - k - 1);
+
+					if (q == NULL)
+						break;
+					k = (size_t)(q - html);
+				}
+			}
+			if (nl == 8 && strncasecmp(name, "mx-reply", 8) == 0)
+				reply = !closing;
+			else if (!reply && html_block_tag(name, nl))
+				buf_putc(&out, '\n');
+			i = k < len ? k + 1 : len;
+			continue;
+		}
+		if (reply) {
+			i++;
+			continue;
+		}
+		if (c == '&' && (k = html_entity(html + i + 1, len - i - 1, &cp)) > 0) {
+			buf_append(&out, enc, text_utf8_encode(cp, enc));
+			i += k + 1;
+			continue;
+		}
+		buf_putc(&out, c == '\0' ? ' ' : c);
+		i++;
+	}
+	if (out.data == NULL)
+		buf_puts(&out, "");
+	return buf_steal(&out);
+}
+
+int
+text_says_more(const char *a, size_t alen, const char *b, size_t blen)
+{
+	struct buf wa, wb;
+	struct smap seen;
+	const char *p, *q;
+	int more = 0;
+
+	buf_init(&wa);
+	buf_init(&wb);
+	text_words(a, alen, &wa);
+	text_words(b, blen, &wb);
+	smap_init(&seen);
+	/* What text_words() did not reach of b cannot be compared: take it as more. */
+	for (p = wb.data, more = 0; *p; p++)
+		more += *p == ' ';
+	more = more + 1 >= TEXT_MAX_TOKENS || blen > TEXT_MAX_INPUT;
+	for (p = wa.data; *p; p = *q ? q + 1 : q) {
+		q = strchr(p, ' ');
+		if (q == NULL)
+			q = p + strlen(p);
+		if (q > p)
+			smap_put(&seen, p, (size_t)(q - p), 1, NULL);
+	}
+	for (p = wb.data; *p && !more; p = *q ? q + 1 : q) {
+		q = strchr(p, ' ');
+		if (q == NULL)
+			q = p + strlen(p);
+		more = q > p && smap_get(&seen, p, (size_t)(q - p)) == NULL;
+	}
+	smap_free(&seen);
+	buf_free(&wa);
+	buf_free(&wb);
+	return more;
 }
 
 /* Syllables of one lower-case word, by vowel groups (see text.h). */

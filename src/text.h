@@ -129,6 +129,23 @@ int text_utf8_valid(const char *s, size_t n);
 char *text_display_safe(const char *s, size_t max);
 
 /*
+ * The text an HTML message body shows (Matrix's formatted_body): tags
+ * dropped (a block tag such as <p>, <br> or <li> becomes a line break, an
+ * inline one nothing, so "k<b>ill</b>" stays one word), the quoted
+ * message of a reply (<mx-reply>) and comments left out, character
+ * references decoded (&amp; &#39; &#x41; ...; a NUL becomes a space).
+ * Never fails; returns a new NUL-terminated string (caller frees).
+ */
+char *text_html_plain(const char *html, size_t len);
+
+/*
+ * Does b say more than a: has it a word (as text_words() splits them) that
+ * a does not have? For a formatted_body that shows people more than the
+ * plain body the bot would read.
+ */
+int text_says_more(const char *a, size_t alen, const char *b, size_t blen);
+
+/*
  * Estimates the US reading grade (Flesch-Kincaid) of plain English text:
  * 0.39 * words/sentences + 11.8 * syllables/words - 15.59. Returns 0 for
  * empty text.

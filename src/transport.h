@@ -32,6 +32,7 @@ struct tp_msg {
 	int addressed;		  /* mention, a reply to the bot, or a private message */
 	int direct;		  /* a private message (IRC query, Matrix DM) */
 	enum tp_edit edit;	  /* an edit, and of what */
+	int safety_only;	  /* only a safety answer may go out (FAQ answers are off here) */
 	uint64_t received_ns;	  /* when the transport received it (monotonic) */
 };
 

@@ -948,9 +948,12 @@ unanswered_append(const char *state_dir, const char *room, const char *sender, u
 	buf_init(&q);
 	buf_init(&rm);
 	clean_text(text ? text : "", UNANSWERED_MAX_QUESTION, &q);
-	clean_text(room ? room : "", UNANSWERED_MAX_ROOM, &rm);
-	red = unanswered_redact(q.data);
 	sender_hash(sender ? sender : "", salt, hash);
+	if (room == NULL)
+		buf_printf(&rm, "private:%s", hash);
+	else
+		clean_text(room, UNANSWERED_MAX_ROOM, &rm);
+	red = unanswered_redact(q.data);
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "time", stamp);
 	cJSON_AddStringToObject(o, "room", rm.data);

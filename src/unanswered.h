@@ -26,7 +26,9 @@ char *unanswered_redact(const char *text);
 
 /*
  * Appends one entry (redacted) to <state_dir>/unanswered.jsonl. salt makes
- * the sender hash unguessable. Returns 0, or -1 with errno.
+ * the sender hash unguessable. room NULL is a private message, whose room
+ * would name the sender (an IRC nick): it is logged as "private:" and the
+ * sender's hash. Returns 0, or -1 with errno.
  */
 int unanswered_append(const char *state_dir, const char *room, const char *sender,
     uint64_t salt, const char *text, int64_t when);

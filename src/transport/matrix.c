@@ -53,6 +53,7 @@
 
 #include "http.h"
 #include "journal.h"
+#include "json.h"
 #include "log.h"
 #include "smap.h"
 #include "stats.h"
@@ -1654,10 +1655,11 @@ handle_message(struct mx *m, struct mx_room *room, cJSON *e, uint64_t received)
 	cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
 	cJSON *unsig = cJSON_GetObjectItemCaseSensitive(e, "unsigned");
 	cJSON *ts = cJSON_GetObjectItemCaseSensitive(e, "origin_server_ts");
-	cJSON *rel, *reltype, *relid, *irt;
+	cJSON *rel, *reltype, *relid, *irt, *shown_in = content, *fmt, *fb;
 	struct tp_msg msg = {0};
 	struct mx_seen *orig = NULL;
 	const char *name, *body, *text, *quoted;
+	char *shown = NULL, *both = NULL;
 	uint64_t when;
 	size_t qlen;
 	int edit = 0;
@@ -1702,18 +1704,14 @@ handle_message(struct mx *m, struct mx_room *room, cJSON *e, uint64_t received)
 			    room->id);
 			return;
 		}
-		body = text_of(cJSON_GetObjectItemCaseSensitive(content, "m.new_content"));
+		shown_in = cJSON_GetObjectItemCaseSensitive(content, "m.new_content");
+		body = text_of(shown_in);
 		edit = 1;
 	} else {
 		body = text_of(content);
 	}
 	if (body == NULL)
 		return;
-	if (strlen(body) > (size_t)m->cfg->mx_max_message_bytes) {
-		log_info("matrix: ignored a %zu-byte message in %s (over matrix.max_message_bytes)",
-		    strlen(body), room->id);
-		return;
-	}
 	/* A reply's quote of what it answers is not the person's own words. */
 	text = strip_fallback(body, &quoted, &qlen);
 	if (!edit && !cJSON_IsString(irt)) {
@@ -1740,6 +1738,21 @@ handle_message(struct mx *m, struct mx_room *room, cJSON *e, uint64_t received)
 	msg.sender_name = name;
 	msg.text = text;
 	msg.len = strlen(text);
+	/*
+	 * People see the formatted_body, when there is one: if it says more than
+	 * the body (text the body leaves out), the bot reads both.
+	 */
+	fmt = cJSON_GetObjectItemCaseSensitive(shown_in, "format");
+	fb = cJSON_GetObjectItemCaseSensitive(shown_in, "formatted_body");
+	if (cJSON_IsString(fmt) && strcmp(fmt->valuestring, "org.matrix.custom.html") == 0 &&
+	    cJSON_IsString(fb)) {
+		shown = text_html_plain(fb->valuestring, strlen(fb->valuestring));
+		if (text_says_more(msg.text, msg.len, shown, strlen(shown))) {
+			both = xasprintf("%s\n%s", msg.text, shown);
+			msg.text = both;
+			msg.len = strlen(both);
+		}
+	}
 	msg.event_id = eid->valuestring;
 	msg.addressed = addressed_to_us(m, content, text, quoted, qlen);
 	msg.direct = room_direct(room);
@@ -1760,6 +1773,8 @@ handle_message(struct mx *m, struct mx_room *room, cJSON *e, uint64_t received)
 		    when);
 	}
 	bot_on_message(m->bot, &m->tp, &msg);
+	free(both);
+	free(shown);
 }
 
 /* Is e our own m.room.member join? */
@@ -2087,6 +2102,7 @@ on_sync(void *arg, const struct http_resp *r)
 		transient(m, "sync", r);
 		return;
 	}
+	json_defuse_nul(r->body, r->len);
 	j = cJSON_ParseWithLength(r->body, r->len);
 	nb = cJSON_GetObjectItemCaseSensitive(j, "next_batch");
 	if (!cJSON_IsObject(j) || !cJSON_IsString(nb) || nb->valuestring[0] == '\0') {
@@ -2136,6 +2152,8 @@ on_messages(void *arg, const struct http_resp *r)
 		token_rejected(m);
 		return;
 	}
+	if (r->status == 200)
+		json_defuse_nul(r->body, r->len);
 	j = r->status == 200 ? cJSON_ParseWithLength(r->body, r->len) : NULL;
 	chunk = cJSON_GetObjectItemCaseSensitive(j, "chunk");
 	end = cJSON_GetObjectItemCaseSensitive(j, "end");
@@ -3229,7 +3247,7 @@ int
 mx_feed_sync(struct mx *m, const char *body, size_t len)
 {
 	enum mx_state saved = m->state;
-	char *token = m->token;
+	char *token = m->token, *copy;
 	cJSON *j, *nb;
 	int rc = -1;
 
@@ -3240,7 +3258,11 @@ mx_feed_sync(struct mx *m, const char *body, size_t len)
 		m->user_id = xstrdup(m->cfg->mx_user_id[0] ? m->cfg->mx_user_id : "@faqbot:localhost");
 		m->localpart = xstrdup("faqbot");
 	}
-	j = cJSON_ParseWithLength(body, len);
+	/* As a reply from the network is: its NULs made visible first. */
+	copy = xstrndup(body, len);
+	json_defuse_nul(copy, len);
+	j = cJSON_ParseWithLength(copy, len);
+	free(copy);
 	nb = cJSON_GetObjectItemCaseSensitive(j, "next_batch");
 	if (cJSON_IsObject(j) && cJSON_IsString(nb)) {
 		/* As in a sync, but with no token nothing is sent. */

@@ -705,6 +705,66 @@ test_deep_json(void **state)
 	CHECK_END();
 }
 
+/* --- messages read for safety, however they hide it ------------------------ */
+
+/* A /sync body with one m.text message whose content is the JSON object members content. */
+static char *
+sync_with_message(int n, const char *content)
+{
+	return xasprintf("{\"next_batch\": \"s%d\", \"rooms\": {\"join\": {\"!r%d:localhost\": "
+	                 "{\"timeline\": {\"events\": [{\"type\": \"m.room.message\", "
+	                 "\"sender\": \"@patient:localhost\", \"event_id\": \"$m%d\", "
+	                 "\"content\": {\"msgtype\": \"m.text\", %s}}]}}}}}",
+	                 n, n, n, content);
+}
+
+/*
+ * A crisis hidden after a NUL (\u0000 in the JSON: cJSON's string would end
+ * there), only in the formatted_body people see, or at the end of a message
+ * over matrix.max_message_bytes: each gets the safety answer.
+ */
+static void
+test_sync_messages_read_for_safety(void **state)
+{
+	static const char *const contents[] = {
+	    "\"body\": \"hello everyone\\u0000 I want to kill myself\"",
+	    "\"body\": \"hello everyone\", \"format\": \"org.matrix.custom.html\", "
+	    "\"formatted_body\": \"hello everyone <span data-mx-spoiler>I want to kill "
+	    "myself</span>\"",
+	    "\"body\": \"see below\", \"format\": \"org.matrix.custom.html\", "
+	    "\"formatted_body\": \"<p>I want to k&#105;<b>ll</b> myself</p>\"",
+	    NULL, /* the long one, built below */
+	};
+	char path[256], *body, *content, *pend;
+	struct buf longbody;
+	struct mxbed t;
+	size_t i, len;
+
+	(void)state;
+	check_begin();
+	buf_init(&longbody);
+	buf_puts(&longbody, "\"body\": \"");
+	while (longbody.len < 4700)
+		buf_puts(&longbody, "Today was a long day at the clinic and parking was awful. ");
+	buf_puts(&longbody, "I want to kill myself\"");
+	mxbed_open(&t);
+	snprintf(path, sizeof(path), "%s/pending.jsonl", t.dir);
+	for (i = 0; i < NELEM(contents); i++) {
+		content = contents[i] ? (char *)contents[i] : longbody.data;
+		body = sync_with_message((int)i, content);
+		CHECK(mx_feed_sync(t.mx, body, strlen(body)) == 0, "case %zu: the body is refused", i);
+		free(body);
+		pend = file_read(path, MB, &len);
+		CHECK(pend != NULL && has(pend, "!r") && has(pend, "Samaritans") &&
+		          mxbed_pending(&t) == i + 1,
+		      "case %zu (%.60s...): no safety answer queued", i, content);
+		free(pend);
+	}
+	mxbed_close(&t);
+	buf_free(&longbody);
+	CHECK_END();
+}
+
 /* --- wrong types everywhere ---------------------------------------------- */
 
 /* A value of a JSON tree and the object or array that holds it. */
@@ -1063,6 +1123,7 @@ main(void)
 	    cmocka_unit_test(test_too_many_patterns),
 	    cmocka_unit_test(test_deep_json),
 	    cmocka_unit_test(test_sync_wrong_types),
+	    cmocka_unit_test(test_sync_messages_read_for_safety),
 	    cmocka_unit_test(test_config_wrong_types),
 	    cmocka_unit_test(test_sync_50mb_fed),
 	    cmocka_unit_test(test_sync_50mb_http),
