@@ -53,13 +53,10 @@
 #include "util.h"
 
 #define IRC_BACKOFF_BASE_MS     1000   /* first reconnect delay */
-#define IRC_STABLE_MS           60000  /* a link up this long resets the backoff */
 #define IRC_RESOLVE_TIMEOUT_MS  30000  /* DNS gives up after this */
 #define IRC_CONNECT_TIMEOUT_MS  15000  /* per address */
 #define IRC_REGISTER_TIMEOUT_MS 60000  /* from TCP connect to 001 (TLS and SASL included) */
 #define IRC_REGAIN_MS           30000  /* try for the wanted nick again this often */
-#define IRC_REJOIN_BASE_MS      5000   /* after a KICK or a failed JOIN, doubling */
-#define IRC_REJOIN_MAX_MS       300000 /* cap of that */
 #define IRC_MAX_NICK_TRIES      10     /* alternative nicks before giving up a connection */
 #define IRC_PREFIX_RESERVE      100    /* ":nick!user@host " the server adds, at least */
 #define IRC_HOST_MAX            63     /* a host name label as servers show it */
@@ -108,10 +105,10 @@ struct irc_chan {
 	struct irc_member *mem; /* who is in it */
 	size_t nmem;
 	size_t capmem;
-	uint64_t rejoin_timer; /* a JOIN after a KICK or a refusal */
-	int rejoin_fails;      /* kicks and refusals in a row, for the delay */
-	uint64_t joined_ms;    /* when the last JOIN succeeded */
-	struct irc *c;         /* whose (for the timer) */
+	uint64_t rejoin_timer;   /* a JOIN after a KICK or a refusal */
+	struct irc_rejoin rejoin; /* when to try again, and whether to */
+	int given_up;            /* banned, or kicked too often: no JOIN until the next link */
+	struct irc *c;           /* whose (for the timer) */
 };
 
 struct irc_qline {
@@ -170,6 +167,8 @@ struct irc {
 	int tls_want_write;  /* the handshake or a read waits for POLLOUT */
 
 	char *nick;         /* our nick now, or the one being tried */
+	char *want;         /* the nick wanted: irc.nick, cut to nicklen */
+	size_t nicklen;     /* the server's NICKLEN (or 9 after a long nick was refused); 0: none known */
 	int nick_tries;     /* alternatives tried in this registration */
 	enum irc_sasl sasl; /* where SASL stands */
 	struct buf caps;    /* CAP LS, collected over continuation lines */
@@ -611,6 +610,22 @@ is_me(const struct irc *c, const char *nick)
 	return c->nick != NULL && irc_casecmp(nick, c->nick, c->casemap) == 0;
 }
 
+/* The nick the bot wants: irc.nick as this server can take it. */
+static const char *
+wanted(const struct irc *c)
+{
+	return c->want ? c->want : c->cfg->irc_nick;
+}
+
+/* Sets the server's nick length (0: unknown), and the wanted nick with it. */
+static void
+set_nicklen(struct irc *c, size_t n)
+{
+	c->nicklen = n;
+	free(c->want);
+	c->want = irc_nick_try(c->cfg->irc_nick, 0, n);
+}
+
 /* --- queues ------------------------------------------------------------- */
 
 static void
@@ -893,7 +908,7 @@ on_rejoin(void *arg)
 	struct irc *c = ch->c;
 
 	ch->rejoin_timer = 0;
-	if (c->state != IRC_REGISTERED || ch->joined)
+	if (c->state != IRC_REGISTERED || ch->joined || ch->given_up)
 		return;
 	if (ch->key)
 		send_ctl(c, "JOIN %s %s", ch->name, ch->key);
@@ -902,24 +917,76 @@ on_rejoin(void *arg)
 	irc_flush(c);
 }
 
-static void
-schedule_rejoin(struct irc *c, struct irc_chan *ch)
+char *
+irc_nick_try(const char *want, int tries, size_t limit)
+{
+	char suffix[16] = "";
+	size_t base = strlen(want), sl;
+
+	if (tries == 1)
+		snprintf(suffix, sizeof(suffix), "_");
+	else if (tries > 1)
+		snprintf(suffix, sizeof(suffix), "%d", tries - 1);
+	sl = strlen(suffix);
+	if (limit > 0 && base + sl > limit)
+		base = limit > sl ? limit - sl : 1;
+	return xasprintf("%.*s%s", (int)base, want, suffix);
+}
+
+void
+irc_rejoin_joined(struct irc_rejoin *r, uint64_t now)
+{
+	r->joined_ms = now ? now : 1;
+}
+
+uint64_t
+irc_rejoin_next(struct irc_rejoin *r, enum irc_rejoin_why why, uint64_t now)
 {
 	uint64_t ms = IRC_REJOIN_BASE_MS;
 	int i;
 
-	/* A channel we stayed in a while starts the delays over. */
-	if (ch->joined_ms && now_ms() - ch->joined_ms >= IRC_STABLE_MS)
-		ch->rejoin_fails = 0;
-	for (i = 0; i < ch->rejoin_fails && ms < IRC_REJOIN_MAX_MS; i++)
+	/* A stay long enough starts the delays over, once: the JOINs refused after it do not. */
+	if (r->joined_ms && now - r->joined_ms >= IRC_STABLE_MS)
+		r->fails = r->kicks = 0;
+	r->joined_ms = 0;
+	if (why == IRC_REJOIN_BANNED)
+		return 0;
+	if (why == IRC_REJOIN_KICKED && ++r->kicks >= IRC_MAX_KICKS)
+		return 0;
+	for (i = 0; i < r->fails && ms < IRC_REJOIN_MAX_MS; i++)
 		ms *= 2;
 	if (ms > IRC_REJOIN_MAX_MS)
 		ms = IRC_REJOIN_MAX_MS;
-	ch->rejoin_fails++;
+	r->fails++;
+	return ms;
+}
+
+/* After losing ch, or a refused JOIN: try again later, or give up and say so. */
+static void
+schedule_rejoin(struct irc *c, struct irc_chan *ch, enum irc_rejoin_why why)
+{
+	uint64_t ms = irc_rejoin_next(&ch->rejoin, why, now_ms());
+	char *md;
+
 	loop_timer_cancel(c->loop, ch->rejoin_timer);
-	ch->rejoin_timer = loop_timer(c->loop, ms, on_rejoin, ch);
-	log_info("irc: will try to join %s again in %llu s", ch->name,
-	         (unsigned long long)(ms / 1000));
+	ch->rejoin_timer = 0;
+	if (ms > 0) {
+		ch->rejoin_timer = loop_timer(c->loop, ms, on_rejoin, ch);
+		log_info("irc: will try to join %s again in %llu s", ch->name,
+		         (unsigned long long)(ms / 1000));
+		return;
+	}
+	ch->given_up = 1;
+	log_warnx("irc: %s %s: the bot will not try to join it again until it reconnects or "
+	          "is restarted",
+	          why == IRC_REJOIN_BANNED ? "banned from" : "kicked too often from", ch->name);
+	md = xasprintf("**The bot is %s %s on IRC**, so it no longer answers there, not even "
+	               "emergencies. It will not try to join again until it reconnects or is "
+	               "restarted; if it should be there, lift %s and restart it.",
+	               why == IRC_REJOIN_BANNED ? "banned from" : "kicked again and again from",
+	               ch->name, why == IRC_REJOIN_BANNED ? "the ban" : "what makes it be kicked");
+	bot_notify(c->bot, md, NULL);
+	free(md);
 }
 
 /* JOINs every configured channel, batched; keyed channels first in each line. */
@@ -1019,6 +1086,8 @@ close_link(struct irc *c)
 	q_clear(&c->ctl);
 	for (i = 0; i < c->nchans; i++) {
 		c->chans[i].joined = 0;
+		c->chans[i].given_up = 0; /* a new link tries every channel again */
+		memset(&c->chans[i].rejoin, 0, sizeof(c->chans[i].rejoin));
 		members_clear(&c->chans[i]);
 		timer_cancel(c, &c->chans[i].rejoin_timer);
 	}
@@ -1077,8 +1146,9 @@ start_registration(struct irc *c)
 {
 	c->state = IRC_REGISTERING;
 	c->nick_tries = 0;
+	set_nicklen(c, 0); /* until this server says */
 	free(c->nick);
-	c->nick = xstrdup(c->cfg->irc_nick);
+	c->nick = xstrdup(wanted(c));
 	c->sasl = c->cfg->irc_sasl_user[0] ? SASL_WANTED : SASL_OFF;
 	c->last_rx_ms = now_ms();
 	send_now(c, "CAP LS 302");
@@ -1398,9 +1468,9 @@ on_regain_timer(void *arg)
 	struct irc *c = arg;
 
 	c->regain_timer = 0;
-	if (c->state != IRC_REGISTERED || is_me(c, c->cfg->irc_nick))
+	if (c->state != IRC_REGISTERED || is_me(c, wanted(c)))
 		return;
-	send_ctl(c, "NICK %s", c->cfg->irc_nick);
+	send_ctl(c, "NICK %s", wanted(c));
 	irc_flush(c);
 	c->regain_timer = loop_timer(c->loop, IRC_REGAIN_MS, on_regain_timer, c);
 }
@@ -1409,13 +1479,8 @@ on_regain_timer(void *arg)
 static void
 next_nick(struct irc *c)
 {
-	const char *want = c->cfg->irc_nick;
-
 	free(c->nick);
-	if (c->nick_tries == 1)
-		c->nick = xasprintf("%s_", want);
-	else
-		c->nick = xasprintf("%s%d", want, c->nick_tries - 1);
+	c->nick = irc_nick_try(wanted(c), c->nick_tries, c->nicklen);
 }
 
 /* --- handling lines ----------------------------------------------------- */
@@ -1609,6 +1674,13 @@ handle_isupport(struct irc *c, const struct irc_msg *m)
 			}
 		} else if (strncmp(t, "CHANTYPES=", 10) == 0 && t[10] != '\0') {
 			snprintf(c->chantypes, sizeof(c->chantypes), "%s", t + 10);
+		} else if (strncmp(t, "NICKLEN=", 8) == 0 || strncmp(t, "MAXNICKLEN=", 11) == 0) {
+			long n = strtol(strchr(t, '=') + 1, NULL, 10);
+
+			/* The wanted nick is cut to fit; the regain timer goes for that one. */
+			if (n >= 1 && n <= 512 && (c->nicklen == 0 || (size_t)n < c->nicklen ||
+			                           strncmp(t, "NICKLEN=", 8) == 0))
+				set_nicklen(c, (size_t)n);
 		}
 	}
 }
@@ -1710,14 +1782,11 @@ handle_privmsg(struct irc *c, const struct irc_msg *m, const char *nick)
 		}
 		msg.room = ch->name;
 	} else if (is_me(c, target)) {
-		if (!c->cfg->irc_private) {
-			log_debug("irc: private message from %s ignored (irc.private is off)",
-			          esc(nick));
-			return;
-		}
+		/* With irc.private off only a safety answer goes out: never silence in danger. */
 		msg.room = nick;
 		msg.direct = 1;
 		msg.addressed = 1;
+		msg.safety_only = !c->cfg->irc_private;
 	} else {
 		/* "@#chan" (ops only) and the like: not for the bot to answer. */
 		return;
@@ -1754,7 +1823,7 @@ registered(struct irc *c, const struct irc_msg *m)
 	irc_bucket_init(&c->bucket, c->cfg->irc_burst, c->cfg->irc_rate_ms, now);
 	join_all(c);
 	c->ping_timer = loop_timer(c->loop, (uint64_t)c->cfg->irc_ping_s * 1000, on_ping_timer, c);
-	if (!is_me(c, c->cfg->irc_nick))
+	if (!is_me(c, wanted(c)))
 		c->regain_timer = loop_timer(c->loop, IRC_REGAIN_MS, on_regain_timer, c);
 }
 
@@ -1763,7 +1832,22 @@ nick_in_use(struct irc *c, int num, const struct irc_msg *m)
 {
 	if (c->state != IRC_REGISTERING) {
 		/* Our attempt to regain the wanted nick: try again later. */
-		log_debug("irc: %s is still taken (%d)", esc(c->cfg->irc_nick), num);
+		log_debug("irc: %s is still taken (%d)", esc(wanted(c)), num);
+		return;
+	}
+	if (num == 432 && strlen(c->nick) > IRC_RFC_NICKLEN &&
+	    (c->nicklen == 0 || c->nicklen > IRC_RFC_NICKLEN)) {
+		/*
+		 * Refused, and longer than RFC 2812 allows (ngircd's default): the
+		 * server's NICKLEN comes only after registration, so take 9 and
+		 * cut the nick before any suffix goes on.
+		 */
+		set_nicklen(c, IRC_RFC_NICKLEN);
+		free(c->nick);
+		c->nick = irc_nick_try(wanted(c), c->nick_tries, c->nicklen);
+		log_info("irc: nick %s refused (432), perhaps as too long; trying %s",
+		         esc(m->nparams >= 2 ? m->params[1] : "?"), esc(c->nick));
+		send_now(c, "NICK %s", c->nick);
 		return;
 	}
 	if (++c->nick_tries > IRC_MAX_NICK_TRIES) {
@@ -1775,7 +1859,7 @@ nick_in_use(struct irc *c, int num, const struct irc_msg *m)
 		return;
 	}
 	next_nick(c);
-	log_info("irc: nick %s is %s (%d); trying %s", esc(c->cfg->irc_nick),
+	log_info("irc: nick %s is %s (%d); trying %s", esc(wanted(c)),
 	         num == 432 ? "refused" : "taken", num, esc(c->nick));
 	send_now(c, "NICK %s", c->nick);
 }
@@ -1807,9 +1891,9 @@ join_failed(struct irc *c, int num, const struct irc_msg *m)
 			why = reasons[i].why;
 	log_warnx("irc: cannot join %s: %s (%d: %s)", ch->name, why, num,
 	          esc(m->params[m->nparams - 1]));
-	if (!ch->joined) {
+	if (!ch->joined && !ch->given_up) {
 		bot_on_membership(c->bot, &c->tp, ch->name, 0, why);
-		schedule_rejoin(c, ch);
+		schedule_rejoin(c, ch, num == 474 ? IRC_REJOIN_BANNED : IRC_REJOIN_REFUSED);
 	}
 }
 
@@ -1923,7 +2007,7 @@ handle_line(void *arg, char *line, size_t len)
 		if ((ch = chan_find(c, m.params[0])) != NULL) {
 			if (is_me(c, nick)) {
 				ch->joined = 1;
-				ch->joined_ms = now_ms();
+				irc_rejoin_joined(&ch->rejoin, now_ms());
 				timer_cancel(c, &ch->rejoin_timer);
 				members_clear(ch);
 				log_info("irc: joined %s", ch->name);
@@ -1939,7 +2023,7 @@ handle_line(void *arg, char *line, size_t len)
 				members_clear(ch);
 				log_warnx("irc: the bot left %s; joining it again", ch->name);
 				bot_on_membership(c->bot, &c->tp, ch->name, 0, "it left");
-				schedule_rejoin(c, ch);
+				schedule_rejoin(c, ch, IRC_REJOIN_LEFT);
 			} else {
 				member_del(c, ch, nick);
 			}
@@ -1952,7 +2036,7 @@ handle_line(void *arg, char *line, size_t len)
 				log_warnx("irc: kicked from %s by %s: %s", ch->name, esc(nick),
 				          esc(m.nparams >= 3 ? m.params[2] : ""));
 				bot_on_membership(c->bot, &c->tp, ch->name, 0, "kicked");
-				schedule_rejoin(c, ch);
+				schedule_rejoin(c, ch, IRC_REJOIN_KICKED);
 			} else {
 				member_del(c, ch, m.params[1]);
 			}
@@ -1962,9 +2046,9 @@ handle_line(void *arg, char *line, size_t len)
 
 		for (i = 0; i < c->nchans; i++)
 			member_del(c, &c->chans[i], nick);
-		if (irc_casecmp(nick, c->cfg->irc_nick, c->casemap) == 0 &&
-		    !is_me(c, c->cfg->irc_nick) && c->state == IRC_REGISTERED)
-			send_ctl(c, "NICK %s", c->cfg->irc_nick);
+		if (irc_casecmp(nick, wanted(c), c->casemap) == 0 && !is_me(c, wanted(c)) &&
+		    c->state == IRC_REGISTERED)
+			send_ctl(c, "NICK %s", wanted(c));
 	} else if (strcmp(cmd, "NICK") == 0 && m.nparams >= 1) {
 		const char *to = m.params[0];
 		size_t i;
@@ -1981,12 +2065,12 @@ handle_line(void *arg, char *line, size_t len)
 			free(c->nick);
 			c->nick = xstrdup(to);
 			log_info("irc: the bot's nick is now %s", esc(to));
-			if (is_me(c, c->cfg->irc_nick))
+			if (is_me(c, wanted(c)))
 				timer_cancel(c, &c->regain_timer);
-		} else if (irc_casecmp(nick, c->cfg->irc_nick, c->casemap) == 0 &&
-		           !is_me(c, c->cfg->irc_nick) && c->state == IRC_REGISTERED) {
+		} else if (irc_casecmp(nick, wanted(c), c->casemap) == 0 && !is_me(c, wanted(c)) &&
+		           c->state == IRC_REGISTERED) {
 			/* The wanted nick was just given up. */
-			send_ctl(c, "NICK %s", c->cfg->irc_nick);
+			send_ctl(c, "NICK %s", wanted(c));
 		}
 	} else if (strcmp(cmd, "MODE") == 0) {
 		handle_mode(c, &m);
@@ -2473,6 +2557,7 @@ irc_free(struct irc *c)
 	buf_free(&c->caps);
 	free(c->rb);
 	free(c->nick);
+	free(c->want);
 	SSL_CTX_free(c->ctx);
 	free(c);
 }

@@ -100,6 +100,49 @@ char *irc_sasl_plain(const char *user, const char *pass);
  */
 size_t irc_sasl_chunks(const char *b64, irc_piece_fn fn, void *arg);
 
+/* --- nicks and channels -------------------------------------------------- */
+
+/* Longest nick RFC 2812 allows, and ngircd's default. */
+#define IRC_RFC_NICKLEN 9
+
+/*
+ * The nick to try after tries refusals of want: want itself, then want_,
+ * then want1, want2, ... Each is cut to limit bytes (0: no limit) before
+ * the suffix goes on, so that the suffix is never what the server cuts
+ * off. Returns a new string (caller frees).
+ */
+char *irc_nick_try(const char *want, int tries, size_t limit);
+
+/*
+ * When to join a channel again after losing it (a KICK, a PART) or after
+ * the server refused a JOIN: a delay that doubles from IRC_REJOIN_BASE_MS
+ * to IRC_REJOIN_MAX_MS, started over only once the bot has stayed in the
+ * channel IRC_STABLE_MS. A ban stops the tries at once, and so do
+ * IRC_MAX_KICKS kicks in a row (each before a stable stay).
+ */
+#define IRC_STABLE_MS      60000  /* a stay (or a link) this long starts the delays over */
+#define IRC_REJOIN_BASE_MS 5000   /* the first delay */
+#define IRC_REJOIN_MAX_MS  300000 /* the longest */
+#define IRC_MAX_KICKS      5      /* kicks in a row before the bot stops coming back */
+
+enum irc_rejoin_why {
+	IRC_REJOIN_KICKED,  /* a KICK */
+	IRC_REJOIN_LEFT,    /* our own PART (a server may force it) */
+	IRC_REJOIN_REFUSED, /* full, invite only, a wrong key ...: may change */
+	IRC_REJOIN_BANNED,  /* 474: the channel does not want the bot */
+};
+
+struct irc_rejoin {
+	int fails;          /* losses and refusals since the last stable stay */
+	int kicks;          /* kicks among them */
+	uint64_t joined_ms; /* when the last JOIN was confirmed, or 0 once counted */
+};
+
+/* The server confirmed our JOIN at now. */
+void irc_rejoin_joined(struct irc_rejoin *r, uint64_t now);
+/* Returns the delay (ms) before the next JOIN, or 0: stop trying. */
+uint64_t irc_rejoin_next(struct irc_rejoin *r, enum irc_rejoin_why why, uint64_t now);
+
 /* The flood control: burst lines at once, then one line per rate_ms. */
 struct irc_bucket {
 	long burst;       /* most tokens held */

@@ -92,10 +92,11 @@ def texts(msgs):
 @unittest.skipIf(SKIP, f"the IRC server cannot be installed: {SKIP}")
 class IrcTestCase(unittest.TestCase):
     services = False
+    maxnick = 30
 
     @classmethod
     def setUpClass(cls):
-        cls.net = IrcNetwork(services=cls.services).start()
+        cls.net = IrcNetwork(services=cls.services, maxnick=cls.maxnick).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -333,6 +334,89 @@ class Nick(IrcTestCase):
         bot.wait_log("irc: the bot's nick is now faqbot", timeout=15, start=start)
         got = self.ask(patient, "#support", "faqbot, what is a clinical trial?")
         self.assertIn("research study", " ".join(texts(got)))
+
+
+class ShortNicks(IrcTestCase):
+    maxnick = 9  # ngircd's default, and RFC 2812's limit
+
+    def test_a_nick_over_the_servers_limit_is_cut_to_fit(self):
+        bot = self.start_bot(bot_config(self.net, nick="faqbot-support"))
+        line = bot.log()[bot.wait_log("irc: registered on") - 1]
+        self.assertTrue(line.endswith(" as faqbot-su"), line)
+        patient = self.client("patient")
+        patient.join("#support")
+        got = self.ask(patient, "#support", "faqbot-su: what does palliative care mean?",
+                       botnick="faqbot-su")
+        self.assertIn("comfort", " ".join(texts(got)))
+        # It does not go on asking for the long nick.
+        time.sleep(1)
+        self.assertFalse(any("NICK faqbot-support" in l or "still taken" in l
+                             for l in bot.log()))
+
+    def test_the_suffix_of_a_taken_nick_fits_too(self):
+        holder = self.client("faqbot-su")
+        holder.join("#support")
+        bot = self.start_bot(bot_config(self.net, nick="faqbot-support"))
+        line = bot.log()[bot.wait_log("irc: registered on") - 1]
+        newnick = line.rsplit(" as ", 1)[1]
+        self.assertLessEqual(len(newnick), 9, line)
+        self.assertTrue(newnick.startswith("faqbot-"), line)
+        self.assertNotEqual(newnick, "faqbot-su")
+
+
+class Private(IrcTestCase):
+    def test_a_private_crisis_is_answered_where_private_answers_are_off(self):
+        mod = self.client("mod1")
+        mod.join("#mods")
+        cfg = bot_config(self.net, channels=["#support", "#mods"])
+        cfg["moderation"] = {"room": "#mods"}
+        self.start_bot(cfg, join="#mods")
+        patient = self.client("patient")
+        patient.say("faqbot", "I can't go on, I want to kill myself")
+        got = patient.collect_from("faqbot")
+        self.assertTrue(all(m.params[0] == "patient" for m in got), got)
+        self.assertIn("Samaritans", " ".join(texts(got)))
+        alert = mod.wait_for(lambda m: m.nick == "faqbot" and "Safety alert" in m.params[-1],
+                             what="the moderators' alert")
+        self.assertIn("private message", alert.params[-1])
+        # Anything else stays unanswered in private.
+        patient.drain()
+        patient.say("faqbot", "what does palliative care mean?")
+        self.assertEqual(patient.poll(2.0), [])
+
+    def test_the_fallback_mentions_the_asker_as_answers_do(self):
+        self.start_bot()
+        patient = self.client("patient")
+        patient.join("#support")
+        got = self.ask(patient, "#support", "faqbot: how do I fix my bicycle chain?")
+        self.assertTrue(got[0].params[-1].startswith("patient: "), got[0])
+        self.assertIn("don't have an answer", " ".join(texts(got)))
+
+
+class Banned(IrcTestCase):
+    def test_a_ban_stops_the_joins_and_the_moderators_are_told(self):
+        op = self.client("chanop")
+        op.join("#support")  # the first in a channel is its operator
+        op.join("#mods")
+        cfg = bot_config(self.net, channels=["#support", "#mods"])
+        cfg["moderation"] = {"room": "#mods"}
+        bot = self.start_bot(cfg, join="#mods")
+        bot.wait_log("irc: joined #support", timeout=15)
+        start = len(bot.log())
+        op.send("MODE #support +b faqbot!*@*")
+        op.send("KICK #support faqbot :not here please")
+        bot.wait_log("kicked from #support", timeout=10, start=start)
+        at = bot.wait_log("banned from #support: the bot will not try to join it again",
+                          timeout=20, start=start)
+        told = op.wait_for(lambda m: m.nick == "faqbot" and m.params[0] == "#mods" and
+                           "banned from #support" in m.params[-1], timeout=10,
+                           what="the moderators to be told")
+        self.assertIn("lift the ban", told.params[-1])
+        # No more JOINs: the server would refuse each one with 474.
+        time.sleep(12)
+        refused = [l for l in bot.log()[start:] if "cannot join #support" in l]
+        self.assertEqual(len(refused), 1, refused)
+        self.assertFalse(any("will try to join #support again" in l for l in bot.log()[at:]))
 
 
 class Reconnect(IrcTestCase):

@@ -641,6 +641,97 @@ test_casemap_and_addressed(void **state)
 	assert_int_equal(irc_addressed("", "faqbot", 0, &rest), 0);
 }
 
+/* The nicks tried, cut to the server's limit before the suffix goes on. */
+static void
+test_nick_tries(void **state)
+{
+	static const struct {
+		const char *want;
+		int tries;
+		size_t limit;
+		const char *got;
+	} cases[] = {
+	    {"faqbot", 0, 0, "faqbot"},
+	    {"faqbot", 1, 0, "faqbot_"},
+	    {"faqbot", 2, 0, "faqbot1"},
+	    {"faqbot", 11, 0, "faqbot10"},
+	    {"faqbot-support", 0, 9, "faqbot-su"},
+	    {"faqbot-support", 1, 9, "faqbot-s_"},
+	    {"faqbot-support", 2, 9, "faqbot-s1"},
+	    {"faqbot-support", 11, 9, "faqbot-10"},
+	    {"faqbot", 1, 9, "faqbot_"},
+	    {"abcdefghi", 1, 9, "abcdefgh_"},
+	    {"ab", 5, 2, "a4"},
+	    {"a", 12, 1, "a11"}, /* nothing to cut: the server decides */
+	};
+	size_t i;
+	char *got;
+
+	(void)state;
+	check_begin();
+	for (i = 0; i < NELEM(cases); i++) {
+		got = irc_nick_try(cases[i].want, cases[i].tries, cases[i].limit);
+		CHECK(strcmp(got, cases[i].got) == 0, "%s, try %d, limit %zu: got %s, want %s",
+		      cases[i].want, cases[i].tries, cases[i].limit, got, cases[i].got);
+		free(got);
+	}
+	CHECK_END();
+}
+
+/*
+ * When to join again: delays double; a stay of a minute starts them over,
+ * but only once (refusals after it go on doubling); a ban stops at once,
+ * and so do five kicks in a row.
+ */
+static void
+test_rejoin_delays(void **state)
+{
+	struct irc_rejoin r = {0};
+	uint64_t t = 1000;
+	int i;
+
+	(void)state;
+	/* In the channel for 70 s, then kicked: the first delay. */
+	irc_rejoin_joined(&r, t);
+	t += 70000;
+	assert_int_equal(irc_rejoin_next(&r, IRC_REJOIN_KICKED, t), 5000);
+	/* The JOINs after it are refused (full): the delays grow, the old stay does not reset them. */
+	t += 5000;
+	assert_int_equal(irc_rejoin_next(&r, IRC_REJOIN_REFUSED, t), 10000);
+	t += 10000;
+	assert_int_equal(irc_rejoin_next(&r, IRC_REJOIN_REFUSED, t), 20000);
+	for (i = 0; i < 10; i++)
+		t += irc_rejoin_next(&r, IRC_REJOIN_REFUSED, t);
+	assert_int_equal(irc_rejoin_next(&r, IRC_REJOIN_REFUSED, t), IRC_REJOIN_MAX_MS);
+	/* Back in for a minute: over again. */
+	irc_rejoin_joined(&r, t);
+	t += 60000;
+	assert_int_equal(irc_rejoin_next(&r, IRC_REJOIN_LEFT, t), 5000);
+	/* A ban after a stay: no more tries. */
+	irc_rejoin_joined(&r, t);
+	t += 120000;
+	assert_int_equal(irc_rejoin_next(&r, IRC_REJOIN_KICKED, t), 5000);
+	assert_int_equal(irc_rejoin_next(&r, IRC_REJOIN_BANNED, t + 5000), 0);
+
+	/* Kicked each time it comes back: five in a row, and it stays away. */
+	memset(&r, 0, sizeof(r));
+	t = 1000;
+	for (i = 1; i < IRC_MAX_KICKS; i++) {
+		irc_rejoin_joined(&r, t);
+		t += 2000;
+		assert_true(irc_rejoin_next(&r, IRC_REJOIN_KICKED, t) > 0);
+	}
+	irc_rejoin_joined(&r, t);
+	assert_int_equal(irc_rejoin_next(&r, IRC_REJOIN_KICKED, t + 2000), 0);
+	/* Kicks far apart are not "in a row". */
+	memset(&r, 0, sizeof(r));
+	for (i = 0; i < 3 * IRC_MAX_KICKS; i++) {
+		irc_rejoin_joined(&r, t);
+		t += IRC_STABLE_MS + 1;
+		assert_int_equal(irc_rejoin_next(&r, IRC_REJOIN_KICKED, t), 5000);
+	}
+}
+
 int
 main(void)
 {
@@ -656,6 +747,8 @@ main(void)
 	    cmocka_unit_test(test_sasl_chunks),
 	    cmocka_unit_test(test_bucket),
 	    cmocka_unit_test(test_casemap_and_addressed),
+	    cmocka_unit_test(test_nick_tries),
+	    cmocka_unit_test(test_rejoin_delays),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,7 +92,7 @@ INSPIRCD_CONF = """
 <performance quietbursts="yes" softlimit="1024" somaxconn="128" netbuffersize="10240"
              nouserdns="yes">
 <dns server="127.0.0.1" timeout="1">
-<limits maxnick="30" maxchan="64" maxmodes="20" maxident="11" maxhost="64" maxquit="255"
+<limits maxnick="{maxnick}" maxchan="64" maxmodes="20" maxident="11" maxhost="64" maxquit="255"
         maxtopic="307" maxkick="255" maxreal="128" maxgecos="128" maxaway="200">
 """
 
@@ -174,9 +174,11 @@ database {{
 
 class IrcNetwork:
     """InspIRCd on a TLS port (and a plain one for diagnostics), optionally with
-    Atheme linked. start()/stop() may be called again: the ports stay."""
+    Atheme linked, and nicks of at most maxnick characters (InspIRCd refuses a
+    longer NICK with 432, as ngircd does over its default of 9). start()/stop()
+    may be called again: the ports stay."""
 
-    def __init__(self, services=False):
+    def __init__(self, services=False, maxnick=30):
         self.dir = tempfile.mkdtemp(prefix="faqbot-irc-")
         self.port = free_port()
         self.plainport = free_port()
@@ -190,7 +192,7 @@ class IrcNetwork:
         conf = INSPIRCD_CONF.format(
             server=SERVER_NAME, services=SERVICES_NAME, port=self.port,
             plainport=self.plainport, linkport=self.linkport, modules=MODULES, dir=self.dir,
-            cert=self.cert, key=self.key, linkpass=LINK_PASS)
+            cert=self.cert, key=self.key, linkpass=LINK_PASS, maxnick=maxnick)
         self.conf = os.path.join(self.dir, "inspircd.conf")
         with open(self.conf, "w") as f:
             f.write(conf)
