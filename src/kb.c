@@ -15,6 +15,7 @@
 
 #include "acm.h"
 #include "embed.h"
+#include "json.h"
 #include "lexicon.h"
 #include "rxlit.h"
 #include "smap.h"
@@ -424,6 +425,20 @@ check_across(struct kb *kb, int partial, struct diag_list *diags)
 	}
 }
 
+/* Adds the words of every string under j to the lexicon's dictionary. */
+static void
+add_words_of(struct lexicon *lx, const cJSON *j, int depth)
+{
+	const cJSON *c;
+
+	if (depth > JSON_MAX_DEPTH)
+		return;
+	if (cJSON_IsString(j))
+		lexicon_add_words(lx, j->valuestring, strlen(j->valuestring));
+	for (c = j->child; c; c = c->next)
+		add_words_of(lx, c, depth + 1);
+}
+
 /*
  * Builds a kb from the intent files ifiles (emptied on the way, once
  * nothing needs their text) and the response files rfiles. Returns NULL
@@ -450,6 +465,19 @@ kb_load_files(struct kb_files *ifiles, struct kb_files *rfiles, const char *orig
 	 */
 	ok = xcalloc(ifiles->n ? ifiles->n : 1, 1);
 	names = xcalloc(ifiles->n ? ifiles->n : 1, sizeof(*names));
+	/*
+	 * The words the files use come first: the normaliser reads "k1ll" and
+	 * "sooo" through them, and it must read a keyword or an example the same
+	 * way whichever file it is in. (A file that does not parse gives none;
+	 * its error comes below.)
+	 */
+	for (i = 0; i < ifiles->n; i++) {
+		cJSON *j = cJSON_ParseWithLength(ifiles->f[i].text, ifiles->f[i].len);
+
+		if (j != NULL)
+			add_words_of(kb->lx, j, 0);
+		cJSON_Delete(j);
+	}
 	for (i = 0; i < ifiles->n; i++) {
 		names[i] = keep_name(kb, ifiles->f[i].name);
 		if (json_doc_parse(&doc, names[i], ifiles->f[i].text, ifiles->f[i].len, diags) == 0) {

@@ -33,6 +33,7 @@ struct lexicon {
 	struct smap classidx;  /* class name -> index */
 	struct lex_class *cls; /* the classes */
 	size_t ncls;           /* how many */
+	struct smap dict;      /* every word the intent files use (for text.c's step 3b) */
 };
 
 struct lexicon *
@@ -46,6 +47,7 @@ lexicon_new(void)
 	smap_init(&lx->known);
 	smap_init(&lx->vocab);
 	smap_init(&lx->classidx);
+	smap_init(&lx->dict);
 	return lx;
 }
 
@@ -78,6 +80,7 @@ lexicon_free(struct lexicon *lx)
 	smap_free(&lx->known);
 	smap_free(&lx->vocab);
 	smap_free(&lx->classidx);
+	smap_free(&lx->dict);
 	free(lx);
 }
 
@@ -443,6 +446,61 @@ int
 lexicon_is_known(const struct lexicon *lx, const char *word, size_t len)
 {
 	return smap_get(&lx->known, word, len) != NULL || smap_get(&lx->variant, word, len) != NULL;
+}
+
+void
+lexicon_add_words(struct lexicon *lx, const char *text, size_t len)
+{
+	struct buf clean, words;
+	const char *p, *q;
+	size_t i, k;
+	int digits, letters, run, maxrun;
+
+	buf_init(&clean);
+	buf_init(&words);
+	/* "\\bkill\\b" in a pattern: an escape (the backslash and its letter) is no word. */
+	for (i = 0; i < len; i++) {
+		if (text[i] == '\\' && i + 1 < len) {
+			buf_puts(&clean, "  ");
+			i++;
+		} else {
+			buf_putc(&clean, text[i]);
+		}
+	}
+	text_words(clean.data ? clean.data : "", clean.len, &words);
+	for (p = words.data; *p; p = *q ? q + 1 : q) {
+		q = strchr(p, ' ');
+		if (q == NULL)
+			q = p + strlen(p);
+		/* Only words as written: not "k1ll", not "sooo", not "b17". */
+		digits = letters = 0;
+		maxrun = run = 0;
+		for (k = 0; p + k < q; k++) {
+			if (p[k] >= '0' && p[k] <= '9')
+				digits++;
+			else
+				letters++;
+			run = k > 0 && p[k] == p[k - 1] ? run + 1 : 1;
+			if (run > maxrun)
+				maxrun = run;
+		}
+		if (letters > 0 && digits == 0 && maxrun < 3)
+			smap_put(&lx->dict, p, (size_t)(q - p), 0, NULL);
+	}
+	buf_free(&clean);
+	buf_free(&words);
+}
+
+int
+lexicon_has_word(const struct lexicon *lx, const char *word, size_t len)
+{
+	return lx != NULL && smap_get(&lx->dict, word, len) != NULL;
+}
+
+size_t
+lexicon_word_count(const struct lexicon *lx)
+{
+	return lx->dict.count;
 }
 
 const char *

@@ -6,10 +6,15 @@
 
 #include <ctype.h>
 #include <locale.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <wctype.h>
+
+#include <unicode/uchar.h>
+#include <unicode/uspoof.h>
+#include <utf8proc.h>
 
 #include "lexicon.h"
 #include "smap.h"
@@ -243,6 +248,60 @@ cp_is_clause_break(uint32_t cp)
 	       (cp >= 0x1f300 && cp <= 0x1faff) || (cp >= 0x2600 && cp <= 0x27bf);
 }
 
+/*
+ * Compatibility mapping (NFKC, by utf8proc) of one character, cached: most
+ * messages are ASCII, and the others use few characters again and again.
+ * The cache is direct-mapped and small; a mapping longer than it holds is
+ * worked out each time.
+ */
+#define COMPAT_CACHE 1024
+#define COMPAT_CACHED 4
+
+struct compat_entry {
+	uint32_t cp;                   /* the character, or 0: empty */
+	uint8_t n;                     /* characters in its mapping */
+	uint32_t out[COMPAT_CACHED];   /* its mapping */
+};
+
+static struct compat_entry compat_cache[COMPAT_CACHE];
+
+static size_t
+cp_compat(uint32_t cp, uint32_t out[TEXT_COMPAT_MAX])
+{
+	struct compat_entry *ce = &compat_cache[cp % COMPAT_CACHE];
+	utf8proc_uint8_t *mapped = NULL;
+	utf8proc_uint8_t enc[4];
+	utf8proc_ssize_t m;
+	size_t n = 0, i;
+
+	if (cp < 0x80 || cp == 0xfffd) {
+		out[0] = cp;
+		return 1;
+	}
+	if (ce->cp == cp) {
+		memcpy(out, ce->out, ce->n * sizeof(*out));
+		return ce->n;
+	}
+	m = utf8proc_encode_char((utf8proc_int32_t)cp, enc);
+	if (m > 0 && utf8proc_map(enc, m, &mapped,
+	                          UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT) > 0) {
+		for (i = 0; mapped[i] && n < TEXT_COMPAT_MAX;)
+			i += text_utf8_decode(mapped + i, strlen((char *)mapped + i), &out[n++]);
+	}
+	free(mapped);
+	if (n == 0) {
+		/* Unassigned, or a mapping to nothing: the character as it is. */
+		out[0] = cp;
+		n = 1;
+	}
+	if (n <= COMPAT_CACHED) {
+		ce->cp = cp;
+		ce->n = (uint8_t)n;
+		memcpy(ce->out, out, n * sizeof(*out));
+	}
+	return n;
+}
+
 char *
 text_fold(const char *s, size_t n, size_t *outlen)
 {
@@ -269,6 +328,7 @@ text_norm_init(struct text_norm *n)
 	memset(n, 0, sizeof(*n));
 	buf_init(&n->text);
 	buf_init(&n->raw);
+	buf_init(&n->fix);
 }
 
 void
@@ -276,8 +336,10 @@ text_norm_free(struct text_norm *n)
 {
 	buf_free(&n->text);
 	buf_free(&n->raw);
+	buf_free(&n->fix);
 	free(n->tok);
 	free(n->rawtok);
+	free(n->fixtok);
 	text_norm_init(n);
 }
 
@@ -315,120 +377,594 @@ cut_at_char(const unsigned char *p, size_t len, size_t cap)
 	return cap;
 }
 
+/* Where split_words() is, between one character and the next. */
+struct split {
+	struct text_norm *n;
+	const unsigned char *p; /* the message */
+	size_t len;             /* the bytes looked at */
+	size_t i, k;            /* the source character being read: its offset and length */
+	struct text_token *w;   /* the word being built, or NULL */
+	int clause;             /* the next word opens a clause */
+	int upper, lower, first_upper, letters; /* letter case of the word */
+	int lastq;              /* the last token was a "?" */
+	int truncated;          /* TEXT_MAX_TOKENS reached */
+};
+
+static void
+split_end_word(struct split *sp)
+{
+	struct text_token *w = sp->w;
+
+	if (w == NULL)
+		return;
+	w->len = (uint32_t)(sp->n->raw.len - w->off);
+	if (sp->letters >= 2 && sp->first_upper && sp->upper == 1 && sp->lower > 0)
+		w->flags |= TOK_CAPITALISED;
+	if (sp->letters >= 2 && sp->upper == sp->letters)
+		w->flags |= TOK_ALLCAPS;
+	if (sp->letters > 0)
+		w->flags |= TOK_HAS_ALPHA;
+	buf_putc(&sp->n->raw, '\0');
+	sp->w = NULL;
+}
+
+/* The first character (after compatibility mapping) of the source character after this one. */
+static uint32_t
+split_next(const struct split *sp)
+{
+	uint32_t next, exp[TEXT_COMPAT_MAX];
+
+	if (sp->i + sp->k >= sp->len)
+		return 0;
+	text_utf8_decode(sp->p + sp->i + sp->k, sp->len - sp->i - sp->k, &next);
+	return cp_compat(next, exp) > 0 ? exp[0] : next;
+}
+
+/* Reads one character (of the source character's mapping); -1 when the word cap is hit. */
+static int
+split_cp(struct split *sp, uint32_t cp)
+{
+	struct text_norm *n = sp->n;
+	const unsigned char *p = sp->p;
+	size_t i = sp->i;
+	struct text_token *w;
+	char enc[4];
+
+	if (cp_is_dropped(cp))
+		return 0;
+	if (cp_is_word(cp)) {
+		if (sp->w == NULL) {
+			if (n->nraw >= TEXT_MAX_TOKENS)
+				return -1;
+			w = sp->w = push_token(&n->rawtok, &n->nraw, &n->capraw);
+			w->off = (uint32_t)n->raw.len;
+			w->src_off = (uint32_t)i;
+			w->flags = sp->clause ? TOK_CLAUSE_START : 0;
+			/* "@Mark", but not the "example" of "jo@example.org". */
+			if (i > 0 && p[i - 1] == '@' &&
+			    (i == 1 || !(isalnum(p[i - 2]) || p[i - 2] == '.' || p[i - 2] == '_')))
+				w->flags |= TOK_AT;
+			sp->clause = 0;
+			sp->upper = sp->lower = sp->letters = sp->first_upper = 0;
+			sp->lastq = 0;
+		}
+		if (cp_is_alpha(cp)) {
+			if (cp_is_upper(cp)) {
+				if (sp->letters == 0)
+					sp->first_upper = 1;
+				sp->upper++;
+			} else {
+				sp->lower++;
+			}
+			sp->letters++;
+		}
+		buf_append(&n->raw, enc, text_utf8_encode(cp_fold(cp), enc));
+		sp->w->src_len = (uint32_t)(i + sp->k - sp->w->src_off);
+		return 0;
+	}
+	/* "what's" -> "whats" */
+	if (sp->w != NULL && cp_is_apostrophe(cp) && cp_is_word(split_next(sp)))
+		return 0;
+	split_end_word(sp);
+	if (cp_is_qmark(cp)) {
+		if (!sp->lastq) {
+			if (n->nraw >= TEXT_MAX_TOKENS)
+				return -1;
+			w = push_token(&n->rawtok, &n->nraw, &n->capraw);
+			w->off = (uint32_t)n->raw.len;
+			w->src_off = (uint32_t)i;
+			w->src_len = (uint32_t)sp->k;
+			w->flags = TOK_QMARK;
+			buf_putc(&n->raw, '?');
+			w->len = 1;
+			buf_putc(&n->raw, '\0');
+			sp->lastq = 1;
+		}
+		sp->clause = 1;
+	} else if (cp_is_clause_break(cp)) {
+		sp->clause = 1;
+	} else if (cp == '-' && i > 0 && (p[i - 1] == ' ' || p[i - 1] == '\t')) {
+		sp->clause = 1; /* "targeted therapy - what does it target" */
+	}
+	return 0;
+}
+
 /*
  * Step 1-3: split the message into folded words in n->raw / n->rawtok.
- * Each word remembers its span in the message and its letter case.
+ * Each word remembers its span in the message and its letter case. Each
+ * character is read as its compatibility mapping (NFKC: "ｋ" as "k", "ﬁ"
+ * as "fi"); a symbol that maps to letters ("™" to "TM") is a word of its
+ * own, so that it never sticks to the word before it.
  */
 static void
 split_words(struct text_norm *n, int *invalid, int *truncated)
 {
-	const unsigned char *p = (const unsigned char *)n->src;
-	size_t len = n->srclen, i = 0, k, k2;
-	struct text_token *w = NULL;
-	int clause = 1, upper = 0, lower = 0, first_upper = 0, letters = 0, lastq = 0;
-	uint32_t cp, next;
-	char enc[4];
+	struct split sp;
+	uint32_t cp, exp[TEXT_COMPAT_MAX];
+	size_t nexp, e;
+	int own_word;
 
-	if (len > TEXT_MAX_INPUT) {
-		len = cut_at_char(p, len, TEXT_MAX_INPUT);
+	memset(&sp, 0, sizeof(sp));
+	sp.n = n;
+	sp.p = (const unsigned char *)n->src;
+	sp.len = n->srclen;
+	sp.clause = 1;
+	if (sp.len > TEXT_MAX_INPUT) {
+		sp.len = cut_at_char(sp.p, sp.len, TEXT_MAX_INPUT);
 		*truncated = 1;
 	}
 	buf_reset(&n->raw);
 	n->nraw = 0;
-
-#define END_WORD()                                                                                 \
-	do {                                                                                       \
-		if (w != NULL) {                                                                   \
-			w->len = (uint32_t)(n->raw.len - w->off);                                  \
-			if (letters >= 2 && first_upper && upper == 1 && lower > 0)                \
-				w->flags |= TOK_CAPITALISED;                                       \
-			if (letters >= 2 && upper == letters)                                      \
-				w->flags |= TOK_ALLCAPS;                                           \
-			if (letters > 0)                                                           \
-				w->flags |= TOK_HAS_ALPHA;                                         \
-			buf_putc(&n->raw, '\0');                                                   \
-			w = NULL;                                                                  \
-		}                                                                                  \
-	} while (0)
-
-	while (i < len) {
-		k = text_utf8_decode(p + i, len - i, &cp);
-		if (cp == 0xfffd && k == 1)
+	while (sp.i < sp.len && !sp.truncated) {
+		sp.k = text_utf8_decode(sp.p + sp.i, sp.len - sp.i, &cp);
+		if (cp == 0xfffd && sp.k == 1)
 			*invalid = 1;
-		if (cp_is_dropped(cp)) {
+		nexp = cp_compat(cp, exp);
+		own_word = !cp_is_word(cp) && !cp_is_dropped(cp) && nexp > 0 && cp_is_word(exp[0]);
+		if (own_word)
+			split_end_word(&sp);
+		for (e = 0; e < nexp && !sp.truncated; e++)
+			sp.truncated = split_cp(&sp, exp[e]) == -1;
+		if (own_word)
+			split_end_word(&sp);
+		sp.i += sp.k;
+	}
+	split_end_word(&sp);
+	if (sp.truncated)
+		*truncated = 1;
+}
+
+/* --- step 3b: words as people disguise or stretch them ------------------- */
+
+/*
+ * Latin letters that look like cp, by Unicode's confusables (UTS #39) as
+ * ICU's spoof checker has them: the lower-case ASCII letters whose
+ * skeleton is cp's, or its upper case's ("к" looks like "k" only as "К").
+ * Up to 2 in *out (NUL-terminated); returns how many (0: none). Cached.
+ */
+#define LOOK_CACHE 512
+
+struct look_entry {
+	uint32_t cp;    /* the character, or 0: empty */
+	char letters[3]; /* its Latin lookalikes */
+};
+
+static struct look_entry look_cache[LOOK_CACHE];
+static USpoofChecker *spoof;
+static int spoof_tried;
+static char ascii_skel[52][8]; /* skeletons of a-z, then A-Z */
+
+/* The skeleton of cp into out (NUL-terminated); its length, or -1. */
+static int
+skeleton(uint32_t cp, char *out, size_t cap)
+{
+	char enc[4];
+	UErrorCode st = U_ZERO_ERROR;
+	int32_t n;
+
+	n = uspoof_getSkeletonUTF8(spoof, 0, enc, (int32_t)text_utf8_encode(cp, enc), out,
+	                           (int32_t)cap - 1, &st);
+	if (U_FAILURE(st) || n < 0 || (size_t)n >= cap)
+		return -1;
+	out[n] = '\0';
+	return n;
+}
+
+static size_t
+cp_lookalike(uint32_t cp, char out[3])
+{
+	struct look_entry *le = &look_cache[cp % LOOK_CACHE];
+	char sk[32];
+	size_t n = 0, i, pass;
+	uint32_t c;
+
+	out[0] = '\0';
+	if (cp < 0x80 || !cp_is_alpha(cp))
+		return 0;
+	if (le->cp == cp) {
+		memcpy(out, le->letters, sizeof(le->letters));
+		return strlen(out);
+	}
+	if (!spoof_tried) {
+		UErrorCode st = U_ZERO_ERROR;
+
+		spoof_tried = 1;
+		spoof = uspoof_open(&st);
+		if (U_FAILURE(st)) {
+			uspoof_close(spoof);
+			spoof = NULL;
+		}
+		for (i = 0; spoof && i < 52; i++)
+			if (skeleton(i < 26 ? 'a' + i : 'A' + i - 26, ascii_skel[i],
+			             sizeof(ascii_skel[i])) < 0)
+				ascii_skel[i][0] = '\0';
+	}
+	/* cp itself, then its upper case: a lower-case letter may look Latin only as a capital. */
+	for (pass = 0; spoof && pass < 2 && n == 0; pass++) {
+		c = pass == 0 ? cp : (uint32_t)u_toupper((UChar32)cp);
+		if ((pass == 1 && c == cp) || skeleton(c, sk, sizeof(sk)) <= 0)
+			continue;
+		for (i = 0; i < 52 && n < 2; i++) {
+			char l = (char)(i < 26 ? 'a' + i : 'a' + i - 26);
+
+			if (ascii_skel[i][0] && strcmp(sk, ascii_skel[i]) == 0 &&
+			    memchr(out, l, n) == NULL)
+				out[n++] = l;
+		}
+	}
+	out[n] = '\0';
+	le->cp = cp;
+	memcpy(le->letters, out, sizeof(le->letters));
+	return n;
+}
+
+/* Readings of one character (or letter run) of a word: at most 2, "" if none. */
+struct fix_slot {
+	char opt[2][8]; /* each a short string of letters */
+	int nopt;       /* how many */
+};
+
+#define FIX_MAX_SLOTS  40 /* longer words are not read through */
+#define FIX_MAX_COMBOS 64 /* readings of a word tried at most */
+
+/* What a word holds that step 3b reads (see build_slots). */
+struct fix_info {
+	int run;       /* an ASCII letter three times or more */
+	int digit;     /* a digit read as a letter */
+	int symbol;    /* a symbol read as a letter */
+	int foreign;   /* a letter of another script with a Latin lookalike */
+	int latin;     /* an ASCII letter */
+	int unmapped;  /* a character read as itself only (a digit, an accented letter) */
+};
+
+static void
+slot_set(struct fix_slot *sl, const char *a, const char *b)
+{
+	snprintf(sl->opt[0], sizeof(sl->opt[0]), "%s", a);
+	sl->nopt = 1;
+	if (b != NULL) {
+		snprintf(sl->opt[1], sizeof(sl->opt[1]), "%s", b);
+		sl->nopt = 2;
+	}
+}
+
+/*
+ * Cuts w (n bytes: folded letters, digits, and the symbols ! | $ @ between
+ * words joined) into slots; returns how many, or -1 when it is too long.
+ */
+static int
+build_slots(const char *w, size_t n, int read_digits, struct fix_slot *sl, struct fix_info *fi)
+{
+	static const char *const digit_as[10][2] = {
+	    {"o", NULL}, {"i", "l"}, {NULL, NULL}, {"e", NULL}, {"a", NULL},
+	    {"s", NULL}, {NULL, NULL}, {"t", NULL}, {NULL, NULL}, {NULL, NULL}};
+	size_t i = 0, r, k;
+	int ns = 0;
+	uint32_t cp;
+	char look[3], one[8];
+
+	memset(fi, 0, sizeof(*fi));
+	while (i < n) {
+		unsigned char c = (unsigned char)w[i];
+
+		if (ns == FIX_MAX_SLOTS)
+			return -1;
+		if (c >= 'a' && c <= 'z') {
+			for (r = 1; i + r < n && w[i + r] == (char)c; r++)
+				;
+			fi->latin = 1;
+			if (r >= 3) {
+				char two[3] = {(char)c, (char)c, '\0'};
+
+				one[0] = (char)c;
+				one[1] = '\0';
+				slot_set(&sl[ns++], two, one);
+				fi->run = 1;
+			} else {
+				for (k = 0; k < r; k++)
+					one[k] = (char)c;
+				one[r] = '\0';
+				slot_set(&sl[ns++], one, NULL);
+			}
+			i += r;
+		} else if (c >= '0' && c <= '9') {
+			one[0] = (char)c;
+			one[1] = '\0';
+			if (read_digits && digit_as[c - '0'][0]) {
+				slot_set(&sl[ns++], digit_as[c - '0'][0], digit_as[c - '0'][1]);
+				fi->digit = 1;
+			} else {
+				slot_set(&sl[ns++], one, NULL);
+				fi->unmapped = 1;
+			}
+			i++;
+		} else if (c == '!' || c == '|' || c == '$' || c == '@') {
+			if (c == '!')
+				slot_set(&sl[ns++], "i", "l");
+			else if (c == '|')
+				slot_set(&sl[ns++], "l", "i");
+			else
+				slot_set(&sl[ns++], c == '$' ? "s" : "a", NULL);
+			fi->symbol = 1;
+			i++;
+		} else {
+			k = text_utf8_decode((const unsigned char *)w + i, n - i, &cp);
+			if (cp_lookalike(cp, look) > 0) {
+				char a[2] = {look[0], '\0'}, b[2] = {look[1], '\0'};
+
+				slot_set(&sl[ns++], a, look[1] ? b : NULL);
+				fi->foreign = 1;
+			} else {
+				if (k >= sizeof(one))
+					return -1;
+				memcpy(one, w + i, k);
+				one[k] = '\0';
+				slot_set(&sl[ns++], one, NULL);
+				fi->unmapped = 1;
+			}
 			i += k;
+		}
+	}
+	return ns;
+}
+
+/* The reading that choice (a number in mixed radix, slot by slot) picks, into out. */
+static void
+slots_reading(const struct fix_slot *sl, int ns, unsigned choice, struct buf *out)
+{
+	int i;
+
+	buf_reset(out);
+	for (i = 0; i < ns; i++) {
+		buf_puts(out, sl[i].opt[sl[i].nopt > 1 ? choice % 2 : 0]);
+		if (sl[i].nopt > 1)
+			choice /= 2;
+	}
+}
+
+/* The first reading (runs as two letters first) that the lexicon knows, into out; 1 if any. */
+static int
+slots_known(const struct lexicon *lx, const struct fix_slot *sl, int ns, struct buf *out)
+{
+	unsigned combos = 1, c;
+	int i;
+
+	for (i = 0; i < ns && combos < FIX_MAX_COMBOS; i++)
+		if (sl[i].nopt > 1)
+			combos *= 2;
+	if (combos > FIX_MAX_COMBOS)
+		combos = FIX_MAX_COMBOS;
+	for (c = 0; c < combos; c++) {
+		slots_reading(sl, ns, c, out);
+		if (out->len > 0 && (lexicon_has_word(lx, out->data, out->len) ||
+		                     lexicon_is_known(lx, out->data, out->len)))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * When nothing known comes of a word: a word that mixes Latin letters and
+ * lookalikes from another script is read as Latin all the same ("кillers"),
+ * and letters typed three times are cut to one ("hmmm", "aaargh").
+ * Digits and anything else stay as written. Returns 1 when out differs.
+ */
+static int
+slots_fallback(const struct fix_slot *sl, int ns, const struct fix_info *fi, struct buf *out)
+{
+	int i;
+
+	if (!fi->run && !(fi->foreign && fi->latin))
+		return 0;
+	buf_reset(out);
+	for (i = 0; i < ns; i++) {
+		const char *o = sl[i].opt[0];
+
+		/* A run reads as one letter; a digit or symbol as itself. */
+		if (sl[i].nopt == 2 && strlen(sl[i].opt[0]) == 2 && sl[i].opt[0][0] == sl[i].opt[0][1])
+			o = sl[i].opt[1];
+		buf_puts(out, o);
+	}
+	return 1;
+}
+
+/* Roman numerals ("iii", "iv", "iiib"), which a run must never shorten. */
+static int
+is_roman(const char *w, size_t n)
+{
+	size_t i;
+
+	if (n > 1 && strchr("abc", w[n - 1]) != NULL)
+		n--;
+	for (i = 0; i < n; i++)
+		if (strchr("ivxlcdm", w[i]) == NULL)
+			return 0;
+	return n > 0;
+}
+
+/* Appends a word to n->fix / n->fixtok, as read from raw tokens a..b. */
+static void
+fix_push(struct text_norm *n, const char *w, size_t len, size_t a, size_t b, uint32_t extra)
+{
+	struct text_token *t = push_token(&n->fixtok, &n->nfix, &n->capfix);
+	const struct text_token *first = &n->rawtok[a], *last = &n->rawtok[b];
+
+	t->off = (uint32_t)n->fix.len;
+	t->len = (uint32_t)len;
+	t->src_off = first->src_off;
+	t->src_len = last->src_off + last->src_len - first->src_off;
+	t->flags = (a == b ? first->flags : (first->flags & ~(TOK_CAPITALISED | TOK_ALLCAPS))) | extra;
+	buf_append(&n->fix, w, len);
+	buf_putc(&n->fix, '\0');
+}
+
+/* Raw token j follows token i across one symbol ("k!ll", "w@nt"); returns the symbol or 0. */
+static char
+joined_by_symbol(const struct text_norm *n, size_t i, size_t j)
+{
+	const struct text_token *a = &n->rawtok[i], *b = &n->rawtok[j];
+	const unsigned char *s = (const unsigned char *)n->src;
+	size_t end = a->src_off + a->src_len;
+	char c;
+
+	if ((a->flags | b->flags) & TOK_QMARK || b->src_off != end + 1 || end == 0)
+		return 0;
+	c = (char)s[end];
+	if (strchr("!|$@", c) == NULL || c == '\0')
+		return 0;
+	/* Letters on both sides, as written. */
+	if (!isalpha(s[end - 1]) || !isalpha(s[b->src_off]))
+		return 0;
+	return c;
+}
+
+/* "want2die", "looking4help": two known words around a 2 or a 4. */
+static int
+split_at_number_word(const struct lexicon *lx, struct text_norm *n, size_t i, const char *w,
+                     size_t len)
+{
+	size_t k, d = len;
+
+	for (k = 0; k < len; k++) {
+		if (w[k] >= 'a' && w[k] <= 'z')
+			continue;
+		if ((w[k] != '2' && w[k] != '4') || d != len)
+			return 0;
+		d = k;
+	}
+	if (d == len || d < 2 || len - d - 1 < 2 || !lexicon_has_word(lx, w, d) ||
+	    !lexicon_has_word(lx, w + d + 1, len - d - 1))
+		return 0;
+	fix_push(n, w, d, i, i, TOK_DEOBFUSCATED);
+	fix_push(n, w[d] == '2' ? "to" : "for", w[d] == '2' ? 2 : 3, i, i, TOK_DEOBFUSCATED);
+	n->fixtok[n->nfix - 1].flags &= ~(uint32_t)(TOK_CLAUSE_START | TOK_CAPITALISED | TOK_ALLCAPS);
+	fix_push(n, w + d + 1, len - d - 1, i, i, TOK_DEOBFUSCATED);
+	n->fixtok[n->nfix - 1].flags &= ~(uint32_t)(TOK_CLAUSE_START | TOK_CAPITALISED | TOK_ALLCAPS);
+	return 1;
+}
+
+/*
+ * Step 3b (see text.h): from n->raw / n->rawtok into n->fix / n->fixtok,
+ * which then take their places.
+ */
+static void
+deobfuscate(const struct lexicon *lx, struct text_norm *n)
+{
+	struct fix_slot sl[FIX_MAX_SLOTS];
+	struct fix_info fi;
+	struct buf src, out;
+	size_t i, j, k, changed = 0;
+	int ns, letters, digits, digit_run, maxdrun;
+
+	buf_init(&src);
+	buf_init(&out);
+	buf_reset(&n->fix);
+	n->nfix = 0;
+	for (i = 0; i < n->nraw; i = j + 1) {
+		const struct text_token *t = &n->rawtok[i];
+		const char *w = n->raw.data + t->off;
+		char sym;
+
+		j = i;
+		if (t->flags & TOK_QMARK) {
+			fix_push(n, w, t->len, i, i, 0);
 			continue;
 		}
-		if (cp_is_word(cp)) {
-			if (w == NULL) {
-				if (n->nraw >= TEXT_MAX_TOKENS) {
-					*truncated = 1;
-					break;
-				}
-				w = push_token(&n->rawtok, &n->nraw, &n->capraw);
-				w->off = (uint32_t)n->raw.len;
-				w->src_off = (uint32_t)i;
-				w->flags = clause ? TOK_CLAUSE_START : 0;
-				/* "@Mark", but not the "example" of "jo@example.org". */
-				if (i > 0 && p[i - 1] == '@' &&
-				    (i == 1 ||
-				     !(isalnum(p[i - 2]) || p[i - 2] == '.' || p[i - 2] == '_')))
-					w->flags |= TOK_AT;
-				clause = 0;
-				upper = lower = letters = first_upper = 0;
-				lastq = 0;
-			}
-			if (cp_is_alpha(cp)) {
-				if (cp_is_upper(cp)) {
-					if (letters == 0)
-						first_upper = 1;
-					upper++;
-				} else {
-					lower++;
-				}
-				letters++;
-			}
-			buf_append(&n->raw, enc, text_utf8_encode(cp_fold(cp), enc));
-			i += k;
-			w->src_len = (uint32_t)(i - w->src_off);
-			continue;
+		/* Words joined by symbols, as "k!ll" or "$u!c!de" was cut: read as one. */
+		buf_reset(&src);
+		buf_append(&src, w, t->len);
+		for (k = i; k + 1 < n->nraw && k - i < 3 && (sym = joined_by_symbol(n, k, k + 1));
+		     k++) {
+			buf_putc(&src, sym);
+			buf_append(&src, n->raw.data + n->rawtok[k + 1].off, n->rawtok[k + 1].len);
 		}
-		if (w != NULL && cp_is_apostrophe(cp) && i + k < len) {
-			k2 = text_utf8_decode(p + i + k, len - i - k, &next);
-			if (cp_is_word(next)) {
-				i += k; /* "what's" -> "whats" */
+		if (t->src_off > 0 && n->src[t->src_off - 1] == '$' && isalpha((unsigned char)w[0]) &&
+		    (t->src_off == 1 || !isalnum((unsigned char)n->src[t->src_off - 2]))) {
+			buf_reset(&out);
+			buf_putc(&out, '$');
+			buf_append(&out, src.data, src.len);
+			buf_reset(&src);
+			buf_append(&src, out.data, out.len);
+		}
+		if (k > i || src.data[0] == '$') {
+			if ((ns = build_slots(src.data, src.len, 1, sl, &fi)) > 0 &&
+			    slots_known(lx, sl, ns, &out)) {
+				fix_push(n, out.data, out.len, i, k, TOK_DEOBFUSCATED);
+				j = k;
+				changed++;
 				continue;
 			}
 		}
-		END_WORD();
-		if (cp_is_qmark(cp)) {
-			if (!lastq) {
-				if (n->nraw >= TEXT_MAX_TOKENS) {
-					*truncated = 1;
-					break;
-				}
-				w = push_token(&n->rawtok, &n->nraw, &n->capraw);
-				w->off = (uint32_t)n->raw.len;
-				w->src_off = (uint32_t)i;
-				w->src_len = (uint32_t)k;
-				w->flags = TOK_QMARK;
-				buf_putc(&n->raw, '?');
-				w->len = 1;
-				buf_putc(&n->raw, '\0');
-				w = NULL;
-				lastq = 1;
-			}
-			clause = 1;
-		} else if (cp_is_clause_break(cp)) {
-			clause = 1;
-		} else if (cp == '-' && i > 0 && (p[i - 1] == ' ' || p[i - 1] == '\t')) {
-			clause = 1; /* "targeted therapy - what does it target" */
+		/* One word. */
+		if (t->len > 2 * FIX_MAX_SLOTS || lexicon_is_known(lx, w, t->len) ||
+		    lexicon_has_word(lx, w, t->len) || is_roman(w, t->len)) {
+			fix_push(n, w, t->len, i, i, 0);
+			continue;
 		}
-		i += k;
+		if (split_at_number_word(lx, n, i, w, t->len)) {
+			changed++;
+			continue;
+		}
+		/* Digits are read as letters in a word of 3 letters or more ("4th", "b17" stay). */
+		letters = digits = digit_run = maxdrun = 0;
+		for (k = 0; k < t->len; k++) {
+			if (w[k] >= '0' && w[k] <= '9') {
+				digits++;
+				digit_run++;
+				maxdrun = digit_run > maxdrun ? digit_run : maxdrun;
+			} else {
+				digit_run = 0;
+				letters += ((unsigned char)w[k] & 0xc0) != 0x80;
+			}
+		}
+		ns = build_slots(w, t->len, digits > 0 && letters >= 3 && maxdrun <= 2, sl, &fi);
+		if (ns <= 0 || !(fi.run || fi.digit || fi.foreign)) {
+			fix_push(n, w, t->len, i, i, 0);
+			continue;
+		}
+		if (slots_known(lx, sl, ns, &out) || slots_fallback(sl, ns, &fi, &out)) {
+			fix_push(n, out.data, out.len, i, i, TOK_DEOBFUSCATED);
+			changed++;
+		} else {
+			fix_push(n, w, t->len, i, i, 0);
+		}
 	}
-	END_WORD();
-#undef END_WORD
-	(void)k2;
+	buf_free(&src);
+	buf_free(&out);
+	if (changed) {
+		struct buf tb = n->raw;
+		struct text_token *tt = n->rawtok;
+		size_t tn = n->nraw, tc = n->capraw;
+
+		n->raw = n->fix;
+		n->rawtok = n->fixtok;
+		n->nraw = n->nfix;
+		n->capraw = n->capfix;
+		n->fix = tb;
+		n->fixtok = tt;
+		n->nfix = tn;
+		n->capfix = tc;
+	}
 }
 
 static void
@@ -980,6 +1516,8 @@ text_normalise(const struct lexicon *lx, const char *const *bot_names, const cha
 	out->src = msg ? msg : "";
 	out->srclen = msg ? len : 0;
 	split_words(out, &invalid, &truncated);
+	if (lx != NULL)
+		deobfuscate(lx, out);
 	apply_lexicon(lx, out);
 	if (invalid)
 		out->flags |= TEXT_INVALID_UTF8;

@@ -8,7 +8,23 @@
  *     dropped; apostrophes inside words are dropped ("what's" -> "whats").
  *  3. Words are runs of letters and digits; everything else (punctuation,
  *     emoji, symbols) separates words. A "?" is kept as a word of its own,
- *     because it says the message asks something.
+ *     because it says the message asks something. Each character is read
+ *     as its compatibility form first (NFKC, by utf8proc: fullwidth "ｋ"
+ *     as "k", "ﬁ" as "fi", mathematical letters as letters); a symbol
+ *     whose form is letters ("™") is a word of its own.
+ *  3b. With a lexicon, a word the lexicon does not know is read through
+ *     what people do to words, when that gives a word of the lexicon's
+ *     dictionary (lexicon_add_words(): the words the intent files use):
+ *     a letter typed three times or more ("kiiiill", "sooo", "dieeee"),
+ *     digits and symbols for letters ("k1ll", "mys3lf", "unc0nscious",
+ *     "k!ll", "$uicide"), "2" between words ("want2die": "want to die"),
+ *     and letters of another script that look like Latin ones (Unicode's
+ *     confusables, by ICU's spoof checker: Cyrillic "кill"). A word that
+ *     mixes scripts is read as Latin even when the result is no known
+ *     word; letters typed three times are cut to one when nothing known
+ *     comes of them. Numbers ("2 weeks", "stage 4", "4th", "5fu", "b17"),
+ *     Roman numerals ("stage iii") and words the lexicon knows stay as
+ *     they are. Such words carry TOK_DEOBFUSCATED.
  *  4. The lexicon (lexicon.h) rewrites words and phrases to one canonical
  *     form ("stage iv", "stage four" -> "stage 4"; "keytruda" ->
  *     "pembrolizumab") and corrects near-misses of its vocabulary
@@ -36,6 +52,8 @@ struct lexicon;
 #define TEXT_MAX_INPUT 16384
 /* Cap on the words kept. */
 #define TEXT_MAX_TOKENS 1024
+/* Most characters one character's compatibility mapping can give (U+FDFA gives 18). */
+#define TEXT_COMPAT_MAX 18
 
 enum text_token_flag {
 	TOK_CAPITALISED = 1 << 0,  /* "Mike": first letter upper case, the rest lower */
@@ -46,6 +64,7 @@ enum text_token_flag {
 	TOK_QMARK = 1 << 5,        /* the word is "?" */
 	TOK_HAS_ALPHA = 1 << 6,    /* holds at least one letter */
 	TOK_AT = 1 << 7,           /* written right after an '@': a mention ("@Mark") */
+	TOK_DEOBFUSCATED = 1 << 8, /* read through step 3b: "k1ll", "k!ll", "kiiill", "кill" */
 };
 
 struct text_token {
@@ -78,6 +97,10 @@ struct text_norm {
 	struct text_token *rawtok; /* those words (off/len into raw) */
 	size_t nraw;               /* how many */
 	size_t capraw;             /* allocated */
+	struct buf fix;            /* step 3b: the words as read */
+	struct text_token *fixtok; /* step 3b: those words */
+	size_t nfix;               /* how many */
+	size_t capfix;             /* allocated */
 };
 
 void text_norm_init(struct text_norm *n);

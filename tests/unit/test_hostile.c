@@ -438,15 +438,19 @@ struct backtrack_case {
 	const char *message;
 };
 
+/*
+ * (Not runs of one letter: the normaliser cuts "aaaa..." short, see text.h,
+ * step 3b. "abab..." backtracks the same way.)
+ */
 static const struct backtrack_case backtrack_cases[] = {
-    {"nested quantifiers (a+)+", "^(a+)+b",
-     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa hospice b"},
+    {"nested quantifiers ([ab]+)+", "^([ab]+)+c",
+     "abababababababababababababababababababab hospice c"},
     {"nested groups of words", "^(\\\\w+\\\\s?)+\\\\bb$",
      "what is hospice and why does everyone keep talking about it so much in here b c"},
-    {"alternation that overlaps", "^(a|aa|aaa)+b",
-     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa hospice b"},
+    {"alternation that overlaps", "^(ab|a|b)+c",
+     "abababababababababababababababababababababababababababababab hospice c"},
     {"a dot star repeated", "(.*a){25}x",
-     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa hospice b x"},
+     "abababababababababababababababababababababababababababababab hospice b x"},
 };
 
 /*

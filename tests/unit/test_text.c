@@ -38,7 +38,16 @@ static const struct norm_case norm_cases[] = {
     {"ASCII upper case", T("WHAT IS Palliative CARE"), "what is palliative care", 0, 0},
     {"Latin accents keep their letters", T("ÉTAPE Über"), "étape über", 0, 0},
     {"Cyrillic", T("РАК ПОЧКИ"), "рак почки", 0, 0},
-    {"titlecase digraph", T("ǅ"), "ǆ", 0, 0},
+    {"titlecase digraph: its two letters (NFKC)", T("ǅ"), "dž", 0, 0},
+    /* compatibility forms read as the letters they show (NFKC) */
+    {"fullwidth letters", T("ｋｉｌｌ ｍｙｓｅｌｆ"), "kill myself", 0, 0},
+    {"mathematical bold", T("\xf0\x9d\x90\xa4\xf0\x9d\x90\xa2\xf0\x9d\x90\xa5\xf0\x9d\x90\xa5"),
+     "kill", 0, 0},
+    {"a ligature", T("\xef\xac\x81ne"), "fine", 0, 0},
+    {"a symbol spelt in letters is a word of its own", T("Keytruda\xe2\x84\xa2 works"),
+     "keytruda tm works", 0, 0},
+    {"a unit sign, a word of its own", T("10\xe3\x8e\x8e"), "10 mg", 0, 0},
+    {"fullwidth digits", T("stage \xef\xbc\x94"), "stage 4", 0, 0},
     {"Kelvin sign folds to k", T("\xe2\x84\xaaIDNEY"), "kidney", 0, 0},
     {"capital sharp s", T("STRAẞE"), "straße", 0, 0},
     /* punctuation, emoji and the question mark */
@@ -617,6 +626,94 @@ test_fresh_norm_no_words(void **state)
 	CHECK_END();
 }
 
+/* --- step 3b: words as people disguise or stretch them --------------------- */
+
+/* The dictionary of the cases below, as intent files would give it. */
+static const char obf_words[] =
+    "i want to kill myself die dying end my life suicide unconscious not breathing "
+    "so too tired kind of good feel really please help me no why yes sleep "
+    "weeks cycles stage round after on at and im sam pills overdose soon see";
+
+static const struct {
+	const char *name;
+	const char *msg;
+	const char *want;
+	int flagged; /* some word carries TOK_DEOBFUSCATED */
+} obf_cases[] = {
+    /* what evasion does */
+    {"a Cyrillic letter in a Latin word", "\xd0\xbaill myself", "kill myself", 1},
+    {"a Cyrillic capital", "\xd0\x9aILL MYSELF", "kill myself", 1},
+    {"a Greek omicron", "s\xce\xbf tired", "so tired", 1},
+    {"a whole word of lookalikes, known", "\xd1\x80\xd0\xbe\xd1\x80", "pop", 1},
+    {"digits for letters", "k1ll mys3lf", "kill myself", 1},
+    {"a zero for an o", "my dad is unc0nscious", "my dad is unconscious", 1},
+    {"a digit first", "0verdose", "overdose", 1},
+    {"a symbol for a letter", "k!ll myself", "kill myself", 1},
+    {"a pipe for an l", "k|ll myself", "kill myself", 1},
+    {"a dollar for an s", "$uicide", "suicide", 1},
+    {"an at sign for an a", "i w@nt to die", "i want to die", 1},
+    {"two for to between words", "want2die", "want to die", 1},
+    {"four for for", "pills4sleep", "pills for sleep", 1},
+    /* what distress does */
+    {"a long vowel at the end", "i want to dieeeee", "i want to die", 1},
+    {"a long vowel inside", "kiiiill myself", "kill myself", 1},
+    {"a long double letter", "killllll myself", "kill myself", 1},
+    {"a double letter kept", "tooooo tired", "too tired", 1},
+    {"a double letter in a word", "goooood", "good", 1},
+    {"so", "sooo tired", "so tired", 1},
+    {"kind of", "kiiind of", "kind of", 1},
+    {"an unknown word: one letter", "hmmmm zzzzz", "hm z", 1},
+    /* what must stay */
+    {"numbers", "2 weeks after 4 cycles, stage 4", "2 weeks after 4 cycles stage 4", 0},
+    {"ordinals and doses", "4th round, 10mg, 5am", "4th round 10mg 5am", 0},
+    {"drug and marker names", "on 5fu and b17 and her2 and ca125", "on 5fu and b17 and her2 and ca125",
+     0},
+    {"a year in a word", "covid19 in 2019", "covid19 in 2019", 0},
+    {"Roman numerals", "stage iii and stage IIIb", "stage iii and stage iiib", 0},
+    {"a known word", "kill", "kill", 0},
+    {"an unknown word with a digit", "zq3x", "zq3x", 0},
+    {"an address", "mail jo@example.org", "mail jo example org", 0},
+    {"an exclamation between words", "good!so tired", "good so tired", 0},
+    {"a Russian word", "\xd1\x80\xd0\xb0\xd0\xba \xd0\xbf\xd0\xbe\xd1\x87\xd0\xba\xd0\xb8",
+     "\xd1\x80\xd0\xb0\xd0\xba \xd0\xbf\xd0\xbe\xd1\x87\xd0\xba\xd0\xb8", 0},
+    {"accents", "caf\xc3\xa9 na\xc3\xafve", "caf\xc3\xa9 na\xc3\xafve", 0},
+};
+
+static void
+test_obfuscation_table(void **state)
+{
+	struct lexicon *lx = lexicon_new();
+	struct text_norm n;
+	size_t i, k;
+	int flagged;
+
+	(void)state;
+	check_begin();
+	lexicon_add_words(lx, obf_words, strlen(obf_words));
+	/* a word of lookalikes is read only when it comes out known */
+	lexicon_add_words(lx, "pop", 3);
+	text_norm_init(&n);
+	for (i = 0; i < NELEM(obf_cases); i++) {
+		text_normalise(lx, NULL, obf_cases[i].msg, strlen(obf_cases[i].msg), &n);
+		CHECK_STR(n.text.data, obf_cases[i].want, obf_cases[i].name);
+		for (k = 0, flagged = 0; k < n.ntok; k++)
+			flagged |= !!(n.tok[k].flags & TOK_DEOBFUSCATED);
+		CHECK(flagged == obf_cases[i].flagged, "%s: TOK_DEOBFUSCATED %s", obf_cases[i].name,
+		      flagged ? "set" : "not set");
+	}
+	/* Without a lexicon (keywords, synonyms as written) nothing is read through. */
+	text_normalise(NULL, NULL, "k1ll kiiill", 11, &n);
+	CHECK_STR(n.text.data, "k1ll kiiill", "no lexicon");
+	/* Words with digits or long runs are not taken into the dictionary. */
+	lexicon_add_words(lx, "k1ll sooo \\bdie\\b", 17);
+	CHECK(!lexicon_has_word(lx, "k1ll", 4) && !lexicon_has_word(lx, "sooo", 4) &&
+	          !lexicon_has_word(lx, "bdie", 4),
+	      "the dictionary took a disguised word, or a pattern's escape");
+	text_norm_free(&n);
+	lexicon_free(lx);
+	CHECK_END();
+}
+
 /* What a stranger's display name may hold, made safe to show before an answer. */
 static void
 test_display_safe(void **state)
@@ -657,7 +754,7 @@ main(void)
 	    cmocka_unit_test(test_features_table),      cmocka_unit_test(test_reading_grade),
 	    cmocka_unit_test(test_utf8_decode),         cmocka_unit_test(test_utf8_valid),
 	    cmocka_unit_test(test_fresh_norm_no_words), cmocka_unit_test(test_fold_and_words),
-	    cmocka_unit_test(test_display_safe),
+	    cmocka_unit_test(test_display_safe),        cmocka_unit_test(test_obfuscation_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
