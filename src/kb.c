@@ -478,6 +478,7 @@ kb_load_files(struct kb_files *ifiles, struct kb_files *rfiles, const char *orig
 			add_words_of(kb->lx, j, 0);
 		cJSON_Delete(j);
 	}
+	lexicon_words_done(kb->lx);
 	for (i = 0; i < ifiles->n; i++) {
 		names[i] = keep_name(kb, ifiles->f[i].name);
 		if (json_doc_parse(&doc, names[i], ifiles->f[i].text, ifiles->f[i].len, diags) == 0) {

@@ -13,6 +13,13 @@
 
 #define CORRECT_MIN_LEN 6 /* shorter words are never corrected */
 
+/* What the dictionary says of a word. */
+enum {
+	DICT_WORD,      /* a word */
+	DICT_RUN,       /* has a letter three times in a row: not judged yet */
+	DICT_STRETCHED, /* a word stretched ("sooo"): not a word of its own */
+};
+
 struct lex_class {
 	char *name;    /* the class name, as written after @ */
 	char **member; /* members, normalised */
@@ -484,17 +491,74 @@ lexicon_add_words(struct lexicon *lx, const char *text, size_t len)
 			if (run > maxrun)
 				maxrun = run;
 		}
-		if (letters > 0 && digits == 0 && maxrun < 3)
-			smap_put(&lx->dict, p, (size_t)(q - p), 0, NULL);
+		/* A letter three times: kept for lexicon_words_done() to judge. */
+		if (letters > 0 && digits == 0)
+			smap_put(&lx->dict, p, (size_t)(q - p), maxrun >= 3 ? DICT_RUN : DICT_WORD,
+			         NULL);
 	}
 	buf_free(&clean);
 	buf_free(&words);
 }
 
+/* Is some shortening of w's runs (each to two letters or one) a plain word of the dictionary? */
+static int
+stretched_word(const struct lexicon *lx, const char *w, size_t n)
+{
+	size_t starts[8], lens[8], nr = 0, i, k;
+	unsigned c, combos;
+	struct buf b;
+	uint32_t *v;
+	int found = 0;
+
+	for (i = 0; i < n; i = k) {
+		for (k = i + 1; k < n && w[k] == w[i]; k++)
+			;
+		if (k - i >= 3 && nr < NELEM(starts)) {
+			starts[nr] = i;
+			lens[nr++] = k - i;
+		}
+	}
+	combos = 1u << nr;
+	buf_init(&b);
+	for (c = 0; c < combos && !found; c++) {
+		size_t r = 0;
+
+		buf_reset(&b);
+		for (i = 0; i < n;) {
+			if (r < nr && i == starts[r]) {
+				buf_append(&b, w + i, (c >> r) & 1 ? 1 : 2);
+				i += lens[r++];
+			} else {
+				buf_putc(&b, w[i++]);
+			}
+		}
+		v = smap_get(&lx->dict, b.data, b.len);
+		found = v != NULL && *v == DICT_WORD;
+	}
+	buf_free(&b);
+	return found;
+}
+
+void
+lexicon_words_done(struct lexicon *lx)
+{
+	size_t i;
+
+	/* "sooo" in an example is "so" stretched, not a word; "zzz" or "www" may be one. */
+	for (i = 0; lx->dict.slot && i <= lx->dict.mask; i++) {
+		struct smap_slot *sl = &lx->dict.slot[i];
+
+		if (sl->hash && sl->value == DICT_RUN)
+			sl->value = stretched_word(lx, sl->key, sl->keylen) ? DICT_STRETCHED : DICT_WORD;
+	}
+}
+
 int
 lexicon_has_word(const struct lexicon *lx, const char *word, size_t len)
 {
-	return lx != NULL && smap_get(&lx->dict, word, len) != NULL;
+	uint32_t *v;
+
+	return lx != NULL && (v = smap_get(&lx->dict, word, len)) != NULL && *v != DICT_STRETCHED;
 }
 
 size_t

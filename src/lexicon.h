@@ -79,11 +79,14 @@ int lexicon_is_known(const struct lexicon *lx, const char *word, size_t len);
  * The dictionary of the normaliser's step 3b (text.h): the words the intent
  * files use, taken from any text (examples, keywords, lexicon entries, the
  * words of patterns; an escape such as \b is no part of a word), split as
- * text_words() does. Words written with digits or with a letter three times
- * in a row are left out: "k1ll" or "sooo" are what step 3b reads, never
- * what it reads them as. The kb fills it before anything is normalised.
+ * text_words() does. Words written with digits are left out, and once every
+ * file is in, lexicon_words_done() leaves out a word with a letter three
+ * times in a row that is a word of the dictionary stretched ("sooo", with
+ * "so"): those are what step 3b reads, never what it reads them as. The
+ * kb fills it before anything is normalised.
  */
 void lexicon_add_words(struct lexicon *lx, const char *text, size_t len);
+void lexicon_words_done(struct lexicon *lx);
 /* Is word (len bytes, as the normaliser splits it) in the dictionary? lx may be NULL. */
 int lexicon_has_word(const struct lexicon *lx, const char *word, size_t len);
 size_t lexicon_word_count(const struct lexicon *lx);
