@@ -369,7 +369,7 @@ build_index(struct kb *kb)
 static void
 check_across(struct kb *kb, int partial, struct diag_list *diags)
 {
-	struct smap ids;
+	struct smap ids, seen;
 	size_t i, j;
 	uint32_t *slot;
 	int added, k;
@@ -404,25 +404,28 @@ check_across(struct kb *kb, int partial, struct diag_list *diags)
 			diag_add(diags, DIAG_ERROR, kb->in[k].at.file, kb->in[k].at.line,
 			         kb->in[k].at.col, "intent \"%s\" must not be silent", safety[i]);
 	}
+	/* Hashed, so that a set of thousands costs no more than it holds. */
+	smap_init(&ids);
+	for (j = 0; j < kb->nin; j++)
+		smap_put(&ids, kb->in[j].response, strlen(kb->in[j].response), 0, NULL);
+	smap_init(&seen);
 	for (i = 0; i < kb->responses.n; i++) {
 		const struct response *r = &kb->responses.r[i];
+		char *key = xasprintf("%s%c%s", r->id, '\0', r->locale);
 
-		for (j = 0; j < i; j++) {
-			if (strcmp(kb->responses.r[j].id, r->id) == 0 &&
-			    strcmp(kb->responses.r[j].locale, r->locale) == 0) {
-				diag_add(diags, DIAG_ERROR, r->file, 1, 1,
-				         "duplicate response \"%s\" for locale %s (also in %s)",
-				         r->id, r->locale, kb->responses.r[j].file);
-				break;
-			}
-		}
-		for (j = 0; j < kb->nin; j++)
-			if (strcmp(kb->in[j].response, r->id) == 0)
-				break;
-		if (j == kb->nin && kb->nin > 0)
+		slot = smap_put(&seen, key, strlen(r->id) + 1 + strlen(r->locale), (uint32_t)i,
+		                &added);
+		free(key);
+		if (!added)
+			diag_add(diags, DIAG_ERROR, r->file, 1, 1,
+			         "duplicate response \"%s\" for locale %s (also in %s)", r->id,
+			         r->locale, kb->responses.r[*slot].file);
+		if (kb->nin > 0 && smap_get(&ids, r->id, strlen(r->id)) == NULL)
 			diag_add(diags, DIAG_NOTE, r->file, 1, 1,
 			         "response \"%s\" is not used by any intent", r->id);
 	}
+	smap_free(&seen);
+	smap_free(&ids);
 }
 
 /* Adds the words of every string under j to the lexicon's dictionary. */

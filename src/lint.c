@@ -8,6 +8,7 @@
 
 #include "lexicon.h"
 #include "rxlit.h"
+#include "smap.h"
 #include "text.h"
 #include "util.h"
 
@@ -150,80 +151,98 @@ out:
 	rxlit_free(&r);
 }
 
-/* Patterns written twice, in one intent or in two. */
+/* Patterns written twice, in one intent or in two: each copy is reported against the first. */
 static void
 check_duplicate_patterns(const struct kb *kb, struct diag_list *diags)
 {
-	size_t i, j, a, b;
+	struct smap first; /* pattern text -> its first pattern, as kb->pat's index */
+	uint32_t *slot;
+	size_t p;
+	int added;
 
-	for (i = 0; i < kb->nin; i++)
-		for (a = 0; a < kb->in[i].npat; a++)
-			for (j = i; j < kb->nin; j++)
-				for (b = (j == i ? a + 1 : 0); b < kb->in[j].npat; b++)
-					if (strcmp(kb->in[i].pat[a].src, kb->in[j].pat[b].src) ==
-					    0) {
-						const struct intent_pattern *p = &kb->in[j].pat[b];
+	smap_init(&first);
+	for (p = 0; p < kb->npat; p++) {
+		const struct kb_pat *kp = &kb->pat[p], *kf;
+		const struct intent_pattern *ip, *fp;
 
-						diag_add(diags, DIAG_WARNING, p->at.file,
-						         p->at.line, p->at.col,
-						         "pattern %u of %s is the same as pattern "
-						         "%u of %s",
-						         p->index, kb->in[j].id,
-						         kb->in[i].pat[a].index, kb->in[i].id);
-					}
+		if (kp->negative)
+			continue;
+		ip = &kb->in[kp->intent].pat[kp->idx];
+		slot = smap_put(&first, ip->src, strlen(ip->src), (uint32_t)p, &added);
+		if (added)
+			continue;
+		kf = &kb->pat[*slot];
+		fp = &kb->in[kf->intent].pat[kf->idx];
+		diag_add(diags, DIAG_WARNING, ip->at.file, ip->at.line, ip->at.col,
+		         "pattern %u of %s is the same as pattern %u of %s", ip->index,
+		         kb->in[kp->intent].id, fp->index, kb->in[kf->intent].id);
+	}
+	smap_free(&first);
 }
 
-/* Patterns that hit the match limit on any example: they backtrack too much. */
+/* Runs pattern p of kb on text; reports it (once) when it hits the match limit. */
+static void
+limit_check(const struct kb *kb, uint32_t p, const char *text, size_t len,
+            pcre2_match_data *md, pcre2_match_context *mc, unsigned char *reported,
+            struct diag_list *diags)
+{
+	const struct kb_pat *kp = &kb->pat[p];
+	const struct intent *in = &kb->in[kp->intent];
+	const struct intent_pattern *ip = kp->negative ? &in->neg[kp->idx] : &in->pat[kp->idx];
+	int rc;
+
+	if (reported[p])
+		return;
+	rc = pcre2_match(ip->code, (PCRE2_SPTR)text, len, 0, PCRE2_NO_UTF_CHECK, md, mc);
+	if (rc != PCRE2_ERROR_MATCHLIMIT && rc != PCRE2_ERROR_DEPTHLIMIT &&
+	    rc != PCRE2_ERROR_HEAPLIMIT)
+		return;
+	reported[p] = 1;
+	diag_add(diags, DIAG_WARNING, ip->at.file, ip->at.line, ip->at.col,
+	         "%s %u of %s hits the match limit on \"%s\": it backtracks too much, and never "
+	         "matches such messages",
+	         kp->negative ? "not_pattern" : "pattern", ip->index, in->id, text);
+}
+
+/*
+ * Patterns that hit the match limit on any example: they backtrack too
+ * much. Each example runs the patterns the matcher's prefilter would let
+ * run on it (those whose literals it holds, and those without literals),
+ * so the check grows with the examples and their candidates, not with
+ * every pattern times every example.
+ */
 static void
 check_limits(const struct kb *kb, const struct lint_opts *o, struct diag_list *diags)
 {
 	pcre2_match_context *mc = pcre2_match_context_create(NULL);
 	pcre2_match_data *md = pcre2_match_data_create(kb->max_captures + 1, NULL);
-	struct text_norm *norm;
-	size_t nex = 0, i, e, p;
-	int rc;
+	struct match_ctx *ctx = match_ctx_new();
+	unsigned char *reported = xcalloc(kb->npat ? kb->npat : 1, 1);
+	struct match_result res;
+	const uint32_t *cand;
+	const char *text;
+	size_t i, k, c, n, len;
 
-	for (i = 0; i < kb->nin; i++)
-		nex += kb->in[i].nex + kb->in[i].ncex;
-	norm = xcalloc(nex ? nex : 1, sizeof(*norm));
-	for (i = 0, e = 0; i < kb->nin; i++) {
-		size_t k;
-
-		for (k = 0; k < kb->in[i].nex + kb->in[i].ncex; k++, e++) {
+	pcre2_set_match_limit(mc, (uint32_t)o->match.match_limit);
+	pcre2_set_depth_limit(mc, (uint32_t)o->match.depth_limit);
+	for (i = 0; i < kb->nin; i++) {
+		for (k = 0; k < kb->in[i].nex + kb->in[i].ncex; k++) {
 			const struct intent_example *ex = k < kb->in[i].nex
 			                                      ? &kb->in[i].ex[k]
 			                                      : &kb->in[i].cex[k - kb->in[i].nex];
 
-			text_norm_init(&norm[e]);
-			text_normalise(kb->lx, NULL, ex->text, strlen(ex->text), &norm[e]);
+			match_run(ctx, kb, &o->match, ex->text, strlen(ex->text), &res, NULL);
+			text = match_normalised(ctx);
+			len = strlen(text);
+			n = match_candidates(ctx, &cand);
+			for (c = 0; c < n; c++)
+				limit_check(kb, cand[c], text, len, md, mc, reported, diags);
+			for (c = 0; c < kb->nalways; c++)
+				limit_check(kb, kb->always[c], text, len, md, mc, reported, diags);
 		}
 	}
-	pcre2_set_match_limit(mc, (uint32_t)o->match.match_limit);
-	pcre2_set_depth_limit(mc, (uint32_t)o->match.depth_limit);
-	for (p = 0; p < kb->npat; p++) {
-		const struct kb_pat *kp = &kb->pat[p];
-		const struct intent *in = &kb->in[kp->intent];
-		const struct intent_pattern *ip =
-		    kp->negative ? &in->neg[kp->idx] : &in->pat[kp->idx];
-
-		for (e = 0; e < nex; e++) {
-			rc = pcre2_match(ip->code, (PCRE2_SPTR)norm[e].text.data, norm[e].text.len,
-			                 0, PCRE2_NO_UTF_CHECK, md, mc);
-			if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
-			    rc == PCRE2_ERROR_HEAPLIMIT) {
-				diag_add(
-				    diags, DIAG_WARNING, ip->at.file, ip->at.line, ip->at.col,
-				    "%s %u of %s hits the match limit on \"%s\": it backtracks too "
-				    "much, and never matches such messages",
-				    kp->negative ? "not_pattern" : "pattern", ip->index, in->id,
-				    norm[e].text.data);
-				break;
-			}
-		}
-	}
-	for (e = 0; e < nex; e++)
-		text_norm_free(&norm[e]);
-	free(norm);
+	free(reported);
+	match_ctx_free(ctx);
 	pcre2_match_data_free(md);
 	pcre2_match_context_free(mc);
 }

@@ -98,6 +98,13 @@ match_opts_default(struct match_opts *o)
 	o->depth_limit = 1000;
 }
 
+size_t
+match_candidates(const struct match_ctx *ctx, const uint32_t **pats)
+{
+	*pats = ctx->pcand;
+	return ctx->npcand;
+}
+
 const char *
 match_normalised(const struct match_ctx *ctx)
 {

@@ -81,4 +81,13 @@ void match_run(struct match_ctx *ctx, const struct kb *kb, const struct match_op
 /* The normalised text of the last message matched with ctx. */
 const char *match_normalised(const struct match_ctx *ctx);
 
+/*
+ * The patterns (indexes into kb->pat, positive and negative) whose
+ * necessary literals occur in the last message matched with ctx: with
+ * kb->always, every pattern that can match it. *pats stays valid until the
+ * next match. For lint, which runs each of them (the matcher skips those
+ * that could not change the answer).
+ */
+size_t match_candidates(const struct match_ctx *ctx, const uint32_t **pats);
+
 #endif

@@ -225,6 +225,9 @@ class SystemdUnit(unittest.TestCase):
             self.assertEqual(s[k][-1], v, k)
         for k in ("RestartSec", "MemoryMax", "TasksMax", "LoadCredential"):
             self.assertTrue(s.get(k) and s[k][-1], f"{k}= is missing")
+        # The --check of ExecStartPre runs every example: a big set must not
+        # meet systemd's default start timeout (90 s).
+        self.assertRegex(s.get("TimeoutStartSec", [""])[-1], r"^\d+(min|s)?$")
         self.assertIn(s["MemoryDenyWriteExecute"][-1], ("yes", "no"))
         self.assertEqual(set(s["RestrictAddressFamilies"][-1].split()),
                          {"AF_INET", "AF_INET6", "AF_UNIX"})
