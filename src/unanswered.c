@@ -51,6 +51,11 @@
 #define UNANSWERED_MAX_ROOM 256
 /* A longer line is not one we wrote: it is skipped as malformed. */
 #define UNANSWERED_MAX_LINE 16384
+/*
+ * A log file past this size is moved aside (to unanswered.jsonl.1, replacing
+ * the one before) and a new one begins: at most about twice this is kept.
+ */
+#define UNANSWERED_MAX_BYTES (4u << 20)
 /* Entries the report keeps (the newest): bounds its memory and time. */
 #define UNANSWERED_KEEP 20000
 /* Bytes of each question the report keeps. */
@@ -122,11 +127,65 @@ static const char *const stop_words[] = {
     "yours",     "yourself",
 };
 
-/* Words that follow "call me" and the like but are not names. */
+/*
+ * Words that follow "call me", "I'm" and the like but are not names, even
+ * capitalised ("I'm Scared"). Sorted, lower case.
+ */
 static const char *const not_names[] = {
-    "anytime", "asap",  "back",      "crazy",   "directly", "instead",
-    "later",   "maybe", "privately", "right",   "sometime", "soon",
-    "sure",    "today", "tomorrow",  "tonight", "whenever",
+    "admin", "admins", "afraid", "alone", "anxious", "anytime", "asap", "asking", "awake",
+    "back", "being", "confused", "crazy", "currently", "desperate", "devastated",
+    "directly", "done", "exhausted", "feeling", "fine", "finished", "frightened", "glad",
+    "going", "grateful", "happy", "having", "hoping", "instead", "later", "lost", "maybe",
+    "moderators", "mods", "nervous", "new", "newbie", "numb", "posting", "praying",
+    "privately", "ready", "recently", "right", "sad", "scared", "sick", "sometime", "soon",
+    "sorry", "stage", "still", "struggling", "stuck", "sure", "terrified", "thankful",
+    "tired", "today", "tomorrow", "tonight", "trying", "upset", "waiting", "whenever",
+    "wondering", "worried", "writing",
+};
+
+/* People someone names beside them: "my husband John". Sorted, lower case. */
+static const char *const relations[] = {
+    "aunt",     "auntie",   "boyfriend", "brother",  "consultant", "dad",      "daddy",
+    "daughter", "father",   "fiance",    "fiancee",  "friend",     "gp",       "gran",
+    "grandad",  "granddad", "grandma",   "grandpa",  "granny",     "husband",  "mam",
+    "mom",      "mommy",    "mother",    "mum",      "mummy",      "nan",      "nana",
+    "nephew",   "niece",    "nurse",     "oncologist", "partner",  "sister",   "son",
+    "surgeon",  "uncle",    "wife",
+};
+
+/* Titles before a name: "Dr Patel", "nurse Jane". Sorted, lower case. */
+static const char *const titles[] = {
+    "doctor", "dr", "miss", "mr", "mrs", "ms", "mx", "nurse", "prof", "professor", "sister",
+};
+
+/* Titles that are nothing else, so a name after them may be written small: "dr patel". */
+static const char *const abbrev_titles[] = {"dr", "mr", "mrs", "ms", "mx", "prof"};
+
+/* Words before a title that make it a role, not a name's: "the dr kept saying". */
+static const char *const determiners[] = {"a",    "an",   "her",  "his", "my",
+                                          "our",  "that", "the",  "their", "this",
+                                          "your"};
+
+/* Words after a title that are not a name: "the dr said". Sorted, lower case. */
+static const char *const title_verbs[] = {
+    "appointment", "appt", "asked", "called", "changed", "checked", "explained", "gave",
+    "keeps", "kept", "mentioned", "office", "phoned", "put", "rang", "recommended", "said",
+    "says", "suggested", "surgery", "thinks", "told", "visit", "wants", "wrote",
+};
+
+/* Street words after a house number: "12 Acacia Avenue". Sorted, lower case. */
+static const char *const streets[] = {
+    "ave",     "avenue",  "blvd", "boulevard", "close",  "court",   "crescent", "dr",
+    "drive",   "gardens", "gdns", "grove",     "lane",   "ln",      "mews",     "parade",
+    "place",   "rd",      "road", "row",       "square", "st",      "street",   "terrace",
+    "way",
+};
+
+/* Words that name a record number: "MRN 1234567", "hospital number: K123456". */
+static const char *const id_words[] = {
+    "case number", "chi number", "hospital no", "hospital number", "medical record number",
+    "mrn",         "nhs no",     "nhs number",  "patient id",      "patient number",
+    "record number", "unit number",
 };
 
 static int
@@ -746,9 +805,14 @@ capitalised(const struct redact *r, size_t a, size_t b)
 	return letters < 2 || upper < letters;
 }
 
-/* The name at i (after a trigger): one word, plus up to two capitalised ones. */
+/*
+ * The name at i: one word, plus up to two more. After a trigger that says a
+ * name follows (all_words: "my name is"), the words that follow count
+ * whatever their case, up to a common word or punctuation ("my name is
+ * sarah jones and ..."); otherwise only capitalised ones ("Sarah Jones").
+ */
 static size_t
-match_name(const struct redact *r, size_t i, int need_capital)
+match_name(const struct redact *r, size_t i, int need_capital, int all_words)
 {
 	size_t e, q, e2;
 	int words = 1;
@@ -757,20 +821,35 @@ match_name(const struct redact *r, size_t i, int need_capital)
 		return 0;
 	if (need_capital && !capitalised(r, i, e))
 		return 0;
-	if (!capitalised(r, i, e))
+	if (!capitalised(r, i, e) && !all_words)
 		return e;
 	while (words < 3) {
 		q = e;
 		if (q >= r->n || r->s[q] != ' ')
 			break;
 		q++;
-		if (q >= r->n || !is_upper((unsigned char)r->s[q]) ||
-		    (e2 = match_name_word(r, q)) == 0 || !capitalised(r, q, e2))
+		if (q >= r->n || (e2 = match_name_word(r, q)) == 0)
+			break;
+		if (!all_words && (!is_upper((unsigned char)r->s[q]) || !capitalised(r, q, e2)))
+			break;
+		if (in_list(relations, NELEM(relations), r->s + q, e2 - q))
 			break;
 		e = e2;
 		words++;
 	}
 	return e;
+}
+
+/* The end of the word at i when it is in list (case-insensitive), else 0. */
+static size_t
+word_in(const struct redact *r, size_t i, const char *const *list, size_t nlist)
+{
+	size_t e;
+
+	if (i >= r->n || !at_word_start(r, i) || !is_alpha((unsigned char)r->s[i]))
+		return 0;
+	e = word_end(r, i);
+	return in_list(list, nlist, r->s + i, e - i) ? e : 0;
 }
 
 static void
@@ -783,10 +862,12 @@ find_names(struct redact *r)
 	    "im called",  "i am called",
 	    "call me",
 	};
+	static const char *const intros[] = {"i'm", "i\xe2\x80\x99m", "i am", "im"};
+	static const char *const owners[] = {"her", "his", "my", "our", "their"};
 	static const char *const greetings[] = {"hello", "hey", "hi", "hiya", "morning"};
 	static const char *const after_intro[] = {"again", "and",      "from",
 	                                          "here",  "speaking", "writing"};
-	size_t i, k, p, e, start;
+	size_t i, k, p, e, start, t;
 
 	for (i = 0; i < r->n; i++) {
 		if (!at_word_start(r, i) || !is_alpha((unsigned char)r->s[i]))
@@ -797,25 +878,81 @@ find_names(struct redact *r)
 			p = skip_blanks(r, p);
 			if (p < r->n && (r->s[p] == ':' || r->s[p] == ','))
 				p = skip_blanks(r, p + 1);
-			if ((e = match_name(r, p, 0)) != 0 && range_free(r, p, e))
+			if ((e = match_name(r, p, 0, k < 8)) != 0 && range_free(r, p, e))
 				claim(r, p, e, "[name]");
 			break;
 		}
+		if (k < NELEM(triggers))
+			continue;
+		/* "I'm Sarah Jones": a capitalised name that is no common word. */
+		for (k = 0; k < NELEM(intros); k++) {
+			if ((p = match_phrase(r, i, intros[k])) == 0)
+				continue;
+			p = skip_blanks(r, p);
+			if ((e = match_name(r, p, 1, 0)) != 0 && range_free(r, p, e))
+				claim(r, p, e, "[name]");
+			break;
+		}
+		/* "my husband John", "our daughter Emily": a capitalised name after a relation. */
+		if ((t = word_in(r, i, owners, NELEM(owners))) != 0) {
+			p = skip_blanks(r, t);
+			if (p > t && (t = word_in(r, p, relations, NELEM(relations))) != 0) {
+				p = skip_blanks(r, t);
+				if (p < r->n && r->s[p] == ',')
+					p = skip_blanks(r, p + 1);
+				/* "my oncologist Dr Okafor": the title's rule takes it. */
+				if (p > t && !word_in(r, p, titles, NELEM(titles)) &&
+				    (e = match_name(r, p, 1, 0)) != 0 && range_free(r, p, e))
+					claim(r, p, e, "[name]");
+			}
+		}
+		/* "Dr Patel", "dr. patel", "nurse Jane": a name after a title. */
+		if ((t = word_in(r, i, titles, NELEM(titles))) != 0) {
+			/* "dr patel" (but not "the dr kept ..."): small only after an abbreviation. */
+			int abbrev = word_in(r, i, abbrev_titles, NELEM(abbrev_titles)) &&
+			             !prev_word_in(r, i, determiners, NELEM(determiners));
+
+			p = t;
+			if (p < r->n && r->s[p] == '.' && word_in(r, i, abbrev_titles, NELEM(abbrev_titles)))
+				p++;
+			p = skip_blanks(r, p);
+			if (p == t || p >= r->n)
+				continue;
+			e = word_end(r, p);
+			if (in_list(title_verbs, NELEM(title_verbs), r->s + p, e - p))
+				continue;
+			/* "Dr Patel"; "dr patel" only after an abbreviation, which is always a title. */
+			if ((e = match_name(r, p, !abbrev, 0)) != 0 && range_free(r, p, e) &&
+			    (abbrev || capitalised(r, p, e)))
+				claim(r, p, e, "[name]");
+		}
 	}
-	/* "This is Sarah, ..." only at the start, perhaps after a greeting. */
+	/* "This is Sarah, ...", "Sarah Jones here": only at the start, perhaps after a greeting. */
 	start = skip_blanks(r, 0);
 	for (k = 0; k < NELEM(greetings); k++) {
 		if ((p = match_phrase(r, start, greetings[k])) != 0) {
 			while (p < r->n && strchr(" \t,!.", r->s[p]) != NULL)
 				p++;
+			/* "Hi all, ...", "Hi everyone, ..." */
+			if ((e = match_phrase(r, p, "all")) != 0 || (e = match_phrase(r, p, "everyone")) != 0)
+				for (p = e; p < r->n && strchr(" \t,!.", r->s[p]) != NULL; p++)
+					;
 			start = p;
 			break;
+		}
+	}
+	if ((e = match_name(r, start, 1, 0)) != 0 && !is_stop_word(r->s + start, e - start)) {
+		k = skip_blanks(r, e);
+		if (k > e && (t = match_phrase(r, k, "here")) != 0 &&
+		    (t >= r->n || strchr(",.!;:- \t", r->s[t]) != NULL)) {
+			claim(r, start, e, "[name]");
+			return;
 		}
 	}
 	if ((p = match_phrase(r, start, "this is")) == 0)
 		return;
 	p = skip_blanks(r, p);
-	if ((e = match_name(r, p, 1)) == 0)
+	if ((e = match_name(r, p, 1, 0)) == 0)
 		return;
 	/* Then the end, punctuation, or a word that often follows a name. */
 	k = skip_blanks(r, e);
@@ -826,6 +963,182 @@ find_names(struct redact *r)
 	    (unsigned char)r->s[k] < 0x80)
 		return;
 	claim(r, p, e, "[name]");
+}
+
+/* --- where people live, and their record numbers ----------------------------- */
+
+/* A UK postcode at i ("LS1 4AB", "sw1a1aa", "M1 1AE"): its end, or 0. */
+static size_t
+match_postcode(const struct redact *r, size_t i)
+{
+	size_t p = i, k;
+
+	if (!at_word_start(r, i))
+		return 0;
+	/* The outward code: 1-2 letters, a digit, then a letter or digit perhaps. */
+	for (k = 0; k < 2 && p < r->n && is_alpha((unsigned char)r->s[p]); k++)
+		p++;
+	if (k == 0 || p >= r->n || !is_digit((unsigned char)r->s[p]))
+		return 0;
+	p++;
+	if (p < r->n && (is_digit((unsigned char)r->s[p]) || is_alpha((unsigned char)r->s[p])) &&
+	    !(p + 2 < r->n && is_digit((unsigned char)r->s[p]) && is_alpha((unsigned char)r->s[p + 1]) &&
+	      is_alpha((unsigned char)r->s[p + 2]) && at_word_end(r, p + 3)))
+		p++;
+	/* The inward code: a digit and two letters, after one space or none. */
+	if (p < r->n && r->s[p] == ' ')
+		p++;
+	if (p + 3 > r->n || !is_digit((unsigned char)r->s[p]) ||
+	    !is_alpha((unsigned char)r->s[p + 1]) || !is_alpha((unsigned char)r->s[p + 2]) ||
+	    !at_word_end(r, p + 3))
+		return 0;
+	return p + 3;
+}
+
+static void
+find_postcodes(struct redact *r)
+{
+	size_t i, e;
+
+	for (i = 0; i < r->n; i++)
+		if (!r->taken[i] && is_alpha((unsigned char)r->s[i]) &&
+		    (e = match_postcode(r, i)) != 0 && range_free(r, i, e)) {
+			claim(r, i, e, "[postcode]");
+			i = e - 1;
+		}
+}
+
+/*
+ * A street address at i: a house number (with a letter perhaps: "221b"),
+ * one to three words, and a street word ("Avenue", "Rd"). "way" counts only
+ * capitalised, being common ("2 weeks way too long").
+ */
+static size_t
+match_address(const struct redact *r, size_t i)
+{
+	size_t p = i, e, words = 0;
+
+	if (!at_word_start(r, i))
+		return 0;
+	while (p < r->n && is_digit((unsigned char)r->s[p]) && p - i < 4)
+		p++;
+	if (p == i || (p < r->n && is_digit((unsigned char)r->s[p])))
+		return 0;
+	if (p < r->n && is_alpha((unsigned char)r->s[p]) && at_word_end(r, p + 1))
+		p++;
+	if (!at_word_end(r, p))
+		return 0;
+	while (words < 4) {
+		size_t q = skip_blanks(r, p);
+
+		if (q == p || q >= r->n || !is_alpha((unsigned char)r->s[q]))
+			return 0;
+		e = word_end(r, q);
+		if (words > 0 && in_list(streets, NELEM(streets), r->s + q, e - q) &&
+		    (strncasecmp(r->s + q, "way", 3) != 0 || is_upper((unsigned char)r->s[q])))
+			return e;
+		if (is_stop_word(r->s + q, e - q) || words == 3)
+			return 0;
+		p = e;
+		words++;
+	}
+	return 0;
+}
+
+static void
+find_addresses(struct redact *r)
+{
+	size_t i, e;
+
+	for (i = 0; i < r->n; i++)
+		if (!r->taken[i] && is_digit((unsigned char)r->s[i]) &&
+		    (e = match_address(r, i)) != 0 && range_free(r, i, e)) {
+			claim(r, i, e, "[address]");
+			i = e - 1;
+		}
+}
+
+/* An identifier at i: letters and digits (groups of digits may be spaced), 4 digits or more. */
+static size_t
+match_id_value(const struct redact *r, size_t i)
+{
+	size_t p = i, digits = 0, end = 0;
+
+	while (p < r->n) {
+		if (is_digit((unsigned char)r->s[p])) {
+			digits++;
+			p++;
+			end = p;
+		} else if (is_alpha((unsigned char)r->s[p]) && (p == i || end == p)) {
+			p++;
+			end = p;
+		} else if ((r->s[p] == ' ' || r->s[p] == '-') && p + 1 < r->n &&
+		           is_digit((unsigned char)r->s[p + 1]) && end == p && digits > 0) {
+			p++;
+		} else {
+			break;
+		}
+	}
+	return digits >= 4 && at_word_end(r, end) ? end : 0;
+}
+
+/*
+ * Record numbers after words that name one ("MRN", "hospital number",
+ * "NHS number"; then ":", "#", "is" perhaps). Before the phone numbers: an
+ * NHS number has ten digits.
+ */
+static void
+find_named_ids(struct redact *r)
+{
+	size_t i, k, p, e;
+
+	for (i = 0; i < r->n; i++) {
+		if (r->taken[i] || !at_word_start(r, i))
+			continue;
+		for (k = 0; k < NELEM(id_words); k++) {
+			if ((p = match_phrase(r, i, id_words[k])) == 0)
+				continue;
+			p = skip_blanks(r, p);
+			while (p < r->n && (r->s[p] == ':' || r->s[p] == '#' || r->s[p] == '.'))
+				p = skip_blanks(r, p + 1);
+			if (match_phrase(r, p, "is"))
+				p = skip_blanks(r, p + 2);
+			if ((e = match_id_value(r, p)) != 0 && range_free(r, p, e)) {
+				claim(r, p, e, "[id]");
+				i = e - 1;
+			}
+			break;
+		}
+	}
+}
+
+/*
+ * Record numbers on their own: a few letters and 6 digits or more
+ * ("K123456"), or 7 digits or more that are no phone number, date or
+ * decimal ("3.14159265").
+ */
+static void
+find_bare_ids(struct redact *r)
+{
+	size_t i, p, e, letters, digits;
+
+	for (i = 0; i < r->n; i++) {
+		if (r->taken[i] || !at_word_start(r, i) || !is_wordch((unsigned char)r->s[i]))
+			continue;
+		e = word_end(r, i);
+		if (i > 0 && strchr("+@/.,-_#", r->s[i - 1]) != NULL) {
+			i = e > i ? e - 1 : i;
+			continue;
+		}
+		for (p = i, letters = 0; p < e && is_alpha((unsigned char)r->s[p]); p++)
+			letters++;
+		for (digits = 0; p < e && is_digit((unsigned char)r->s[p]); p++)
+			digits++;
+		if (p == e && letters <= 3 && digits >= (letters ? 6u : 7u) && digits <= 12 &&
+		    range_free(r, i, e))
+			claim(r, i, e, "[id]");
+		i = e > i ? e - 1 : i;
+	}
 }
 
 static int
@@ -849,7 +1162,11 @@ unanswered_redact(const char *text)
 	r.taken = xcalloc(r.n + 1, 1);
 	find_emails(&r);
 	find_dates(&r);
+	find_named_ids(&r);
 	find_phones(&r);
+	find_bare_ids(&r);
+	find_postcodes(&r);
+	find_addresses(&r);
 	find_names(&r);
 	if (r.nv > 1)
 		qsort(r.v, r.nv, sizeof(*r.v), cmp_span);
@@ -931,6 +1248,7 @@ unanswered_append(const char *state_dir, const char *room, const char *sender, u
 {
 	struct buf q, rm, line;
 	struct tm tm;
+	struct stat st;
 	time_t t = (time_t)when;
 	char stamp[32], hash[17], *red, *json, *path;
 	cJSON *o;
@@ -974,6 +1292,17 @@ unanswered_append(const char *state_dir, const char *room, const char *sender, u
 	cJSON_free(json);
 	path = log_path(state_dir);
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	/* Full: it becomes the previous file (the one before goes), and a new one starts. */
+	if (fd != -1 && fstat(fd, &st) == 0 && (size_t)st.st_size + line.len > UNANSWERED_MAX_BYTES) {
+		char *old = xasprintf("%s.1", path);
+
+		close(fd);
+		fd = -1;
+		if (rename(path, old) == -1)
+			log_warn("cannot move the full %s aside", path);
+		free(old);
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	}
 	free(path);
 	if (fd == -1)
 		goto fail;
@@ -1144,28 +1473,17 @@ entries_line(struct entries *es, const char *line, size_t len, int64_t since)
 	es->start = (es->start + 1) % es->cap;
 }
 
-/*
- * Reads the log once, keeping the newest keep entries at or after since.
- * Returns 0, or -1 with errno when the file cannot be opened (ENOENT: no
- * log yet).
- */
+/* Reads one log file into es (see entries_read). 0, or -1 when it cannot be opened. */
 static int
-entries_read(const char *state_dir, size_t keep, size_t qmax, int64_t since, struct entries *es)
+entries_read_file(const char *path, int64_t since, struct entries *es)
 {
-	char chunk[4096], *path;
+	char chunk[4096];
 	struct buf line;
 	int toolong = 0;
 	FILE *fp;
 
-	memset(es, 0, sizeof(*es));
-	es->cap = keep ? keep : 1;
-	es->qmax = qmax;
-	path = log_path(state_dir);
-	fp = fopen(path, "re");
-	free(path);
-	if (fp == NULL)
+	if ((fp = fopen(path, "re")) == NULL)
 		return -1;
-	es->e = xcalloc(es->cap, sizeof(*es->e));
 	buf_init(&line);
 	while (fgets(chunk, sizeof(chunk), fp) != NULL) {
 		size_t n = strlen(chunk);
@@ -1195,6 +1513,34 @@ entries_read(const char *state_dir, size_t keep, size_t qmax, int64_t since, str
 		entries_line(es, line.data, line.len, since);
 	buf_free(&line);
 	fclose(fp);
+	return 0;
+}
+
+/*
+ * Reads the log once (the previous file, then the current one), keeping
+ * the newest keep entries at or after since. Returns 0, or -1 with errno
+ * when neither file can be opened (ENOENT: no log yet).
+ */
+static int
+entries_read(const char *state_dir, size_t keep, size_t qmax, int64_t since, struct entries *es)
+{
+	char *path = log_path(state_dir), *old = xasprintf("%s.1", path);
+	int got, saved;
+
+	memset(es, 0, sizeof(*es));
+	es->cap = keep ? keep : 1;
+	es->qmax = qmax;
+	es->e = xcalloc(es->cap, sizeof(*es->e));
+	got = entries_read_file(old, since, es) == 0;
+	got |= entries_read_file(path, since, es) == 0;
+	saved = errno;
+	free(path);
+	free(old);
+	if (!got) {
+		entries_free(es);
+		errno = saved;
+		return -1;
+	}
 	return 0;
 }
 
@@ -1777,7 +2123,9 @@ usage(FILE *fp)
 	fprintf(fp, "usage: faqbot unanswered [-c CONFIG] [--state DIR] [--top N] [--since DAYS]\n"
 	            "                         [--recent N]\n\n"
 	            "Groups the questions that got no answer and ranks the groups by how many\n"
-	            "people asked, so that moderators see which intents to write next.\n\n"
+	            "people asked, so that moderators see which intents to write next. They are\n"
+	            "read from unanswered.jsonl and unanswered.jsonl.1 (the log is moved there\n"
+	            "past 4 MiB), with personal data already blanked out.\n\n"
 	            "  -c, --config FILE  configuration (for the state directory and intents)\n"
 	            "      --state DIR    state directory (default: the config's, else\n"
 	            "                     $STATE_DIRECTORY, else ./state)\n"

@@ -3,9 +3,11 @@
  * one JSON line each in <state_dir>/unanswered.jsonl, with the time, the
  * room, a salted hash of the sender (never the sender) and the question
  * with obvious personal data redacted (phone numbers, e-mail addresses,
- * dates, names after "my name is"). Moderators read it with
- * `faqbot unanswered`, which groups similar questions and ranks the groups,
- * so that they see what to write next.
+ * dates, names, postcodes, street addresses, record numbers). Past 4 MiB
+ * the file becomes unanswered.jsonl.1 (the one before is deleted) and a new
+ * one starts, so at most about 8 MiB of questions are kept. Moderators read
+ * it with `faqbot unanswered`, which groups similar questions and ranks the
+ * groups, so that they see what to write next.
  */
 #ifndef FAQBOT_UNANSWERED_H
 #define FAQBOT_UNANSWERED_H
@@ -19,8 +21,14 @@ struct kb;
 
 /*
  * Redacts personal data from text: phone numbers -> [phone], e-mail
- * addresses -> [email], dates -> [date], the name after "my name is",
- * "i'm called", "call me" -> [name]. Returns a new string (caller frees).
+ * addresses -> [email], dates -> [date], names -> [name] (every word of it
+ * after "my name is", "i'm called", "call me"; a capitalised name after
+ * "I'm", after a relation ("my husband John"), after a title ("Dr Patel",
+ * "dr. patel"), or before "here" at the start ("Sarah Jones here")), UK
+ * postcodes -> [postcode], street addresses ("12 Acacia Avenue") ->
+ * [address], record numbers ("MRN 12345678", "NHS number ...", "K123456",
+ * 7 digits or more) -> [id]. It errs on the side of redacting. Returns a
+ * new string (caller frees).
  */
 char *unanswered_redact(const char *text);
 

@@ -89,6 +89,35 @@ static const struct redact_case redact_cases[] = {
     {"This is Sarah, my husband has RCC", "This is [name], my husband has RCC"},
     {"Hi, this is Mike here", "Hi, this is [name] here"},
     {"my name's Ann. Is immunotherapy a cure?", "my name's [name]. Is immunotherapy a cure?"},
+    /* a name after "my name is" is every word of it */
+    {"my name is sarah jones", "my name is [name]"},
+    {"my name is sarah jones and i have mets", "my name is [name] and i have mets"},
+    /* introductions without "my name is" */
+    {"I'm Sarah Jones, my husband has stage 4", "I'm [name], my husband has stage 4"},
+    {"Hi all, I am Sarah and I am new", "Hi all, I am [name] and I am new"},
+    {"Sarah Jones here, quick question", "[name] here, quick question"},
+    {"Hi everyone, Mike here", "Hi everyone, [name] here"},
+    /* people named around the writer */
+    {"my husband John Smith has RCC", "my husband [name] has RCC"},
+    {"My mum Ann's scan is tomorrow", "My mum [name] scan is tomorrow"},
+    {"our daughter Emily is 6", "our daughter [name] is 6"},
+    {"Dr Patel said it has spread", "Dr [name] said it has spread"},
+    {"dr. patel said it has spread", "dr. [name] said it has spread"},
+    {"saw Prof Anne Marie Smith today", "saw Prof [name] today"},
+    {"my oncologist Dr Okafor and nurse Jane", "my oncologist Dr [name] and nurse [name]"},
+    /* where they live */
+    {"we live at LS1 4AB near the hospital", "we live at [postcode] near the hospital"},
+    {"postcode sw1a1aa", "postcode [postcode]"},
+    {"I'm at 12 Acacia Avenue, Leeds", "I'm at [address], Leeds"},
+    {"flat 3, 221b Baker Street", "flat 3, [address]"},
+    {"22 high st", "[address]"},
+    /* record numbers */
+    {"my MRN 12345678 is on the letter", "my MRN [id] is on the letter"},
+    {"hospital number: K123456", "hospital number: [id]"},
+    {"NHS number 485 777 3456", "NHS number [id]"},
+    {"ref K1234567 on the card", "ref [id] on the card"},
+    {"patient id is 0012345", "patient id is [id]"},
+    {"the number 98765432 on my wristband", "the number [id] on my wristband"},
     /* several at once */
     {"I'm called Ann, ann@x.org, 07700 900123, 1 May 2024",
      "I'm called [name], [email], [phone], [date]"},
@@ -115,6 +144,19 @@ static const struct redact_case redact_cases[] = {
     {"stage iv since 2019, ECOG 1", "stage iv since 2019, ECOG 1"},
     {"PSA 0.04, eGFR 45, 10-12 weeks", "PSA 0.04, eGFR 45, 10-12 weeks"},
     {"user@localhost", "user@localhost"},
+    {"I'm scared and I'm tired", "I'm scared and I'm tired"},
+    {"I'm Stage 4 since May", "I'm Stage 4 since May"},
+    {"I'm Not sure, I'm So tired", "I'm Not sure, I'm So tired"},
+    {"my husband has stage 4", "my husband has stage 4"},
+    {"the dr said it has spread", "the dr said it has spread"},
+    {"Dr appointment tomorrow", "Dr appointment tomorrow"},
+    {"2 weeks way too long", "2 weeks way too long"},
+    {"3 cycles then a break", "3 cycles then a break"},
+    {"took 2 tablets at 10 pm", "took 2 tablets at 10 pm"},
+    {"B12 and vitamin D3, CA125 and BRCA1", "B12 and vitamin D3, CA125 and BRCA1"},
+    {"PD-L1 over 50, HER2 3+", "PD-L1 over 50, HER2 3+"},
+    {"keytruda 200mg q3w", "keytruda 200mg q3w"},
+    {"All good here", "All good here"},
     {"", ""},
 };
 
@@ -188,6 +230,58 @@ read_log(const char *dir)
 	s = file_read(path, 64 << 20, &len);
 	assert_non_null(s);
 	return s;
+}
+
+/*
+ * The log does not grow for ever: past 4 MiB it moves to unanswered.jsonl.1
+ * (replacing the one before) and starts again. The moderators' lists read
+ * both; what is older than the previous file is gone.
+ */
+static void
+test_append_rotates(void **state)
+{
+	char dir[64], path[200], old[256], *text;
+	struct stat st;
+	struct buf b, out;
+	size_t len, i;
+
+	(void)state;
+	check_begin();
+	tmp_dir(dir);
+	snprintf(path, sizeof(path), "%s/unanswered.jsonl", dir);
+	snprintf(old, sizeof(old), "%s.1", path);
+	/* A full log, of well-formed entries. */
+	buf_init(&b);
+	for (i = 0; b.len < (4u << 20); i++)
+		buf_printf(&b,
+		           "{\"time\":\"2026-01-01T00:00:00Z\",\"room\":\"#a\",\"sender\":"
+		           "\"0123456789abcdef\",\"question\":\"old question %zu\"}\n",
+		           i);
+	tmp_write_len(dir, "unanswered.jsonl", b.data, b.len);
+	buf_free(&b);
+	CHECK(unanswered_append(dir, "#a", "@p:x", 1, "the newest question", 1800000000) == 0,
+	      "append failed: %s", strerror(errno));
+	CHECK(stat(old, &st) == 0 && st.st_size >= (4 << 20), "the full log was not moved aside");
+	text = file_read(path, 1 << 20, &len);
+	CHECK(text != NULL && has(text, "the newest question") && !has(text, "old question"),
+	      "the new log does not start afresh");
+	free(text);
+	/* The list of recent questions reads across both. */
+	buf_init(&out);
+	unanswered_recent(dir, 3, &out);
+	CHECK(has(out.data, "the newest question") && has(out.data, "old question"),
+	      "the recent list misses a file:\n%s", out.data ? out.data : "");
+	buf_free(&out);
+	/* Full again: the older file goes, the previous one takes its place. */
+	tmp_write_len(dir, "unanswered.jsonl", "", 0);
+	CHECK(truncate(path, 4 << 20) == 0, "truncate: %s", strerror(errno));
+	CHECK(unanswered_append(dir, "#a", "@p:x", 1, "newer still", 1800000001) == 0,
+	      "second append failed");
+	text = file_read(old, 8 << 20, &len);
+	CHECK(text != NULL && !has(text, "old question"), "the oldest file is kept");
+	free(text);
+	tmp_remove(dir);
+	CHECK_END();
 }
 
 static void
@@ -758,6 +852,7 @@ main(void)
 	    cmocka_unit_test(test_redact_table),
 	    cmocka_unit_test(test_redact_hostile),
 	    cmocka_unit_test(test_append_format),
+	    cmocka_unit_test(test_append_rotates),
 	    cmocka_unit_test(test_append_salt),
 	    cmocka_unit_test(test_append_error),
 	    cmocka_unit_test(test_recent),
