@@ -603,7 +603,8 @@ alert_moderators(struct bot *b, struct transport *t, const char *room, const cha
 		buf_printf(&md, "**Safety alert (%s)** in %s: %s may need help now.", kind, t->name,
 		           who);
 	if (direct)
-		buf_puts(&md, " In a private message to the bot.");
+		buf_puts(&md, " In a private message to the bot, which only they can see: write to "
+		              "them directly.");
 	else if (event_id && t->link && t->link(t->impl, room, event_id, &link) == 0)
 		buf_printf(&md, " %s: %s", followup ? "The latest" : "Message", link.data);
 	else

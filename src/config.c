@@ -161,6 +161,8 @@ static const struct cfg_option options[] = {
     {"matrix.invite_allow", CFG_LIST, 0, 1024, "", O(mx_invite_allow), NULL, NULL,
      "invites accepted from these users (@u:server) or servers (:server); others "
      "declined"},
+    {"matrix.safety_dms", CFG_BOOL, 0, 0, "true", O(mx_safety_dms), NULL, NULL,
+     "join a direct chat from anyone else too, for the safety answers only (at most 100)"},
 
     {"irc.server", CFG_STRING, 0, 255, "", O(irc_server), NULL, NULL, "IRC server host"},
     {"irc.port", CFG_INT, 1, 65535, "6697", O(irc_port), NULL, NULL, "IRC server port"},

@@ -114,6 +114,7 @@ struct config {
 	struct strlist mx_ignored_users; /* never answered */
 	struct strlist
 	    mx_invite_allow; /* users (@u:s) or servers (:s) whose invites are accepted */
+	int mx_safety_dms;   /* join direct chats from anyone, for safety answers only */
 	/* irc */
 	char *irc_server;            /* host */
 	long irc_port;               /* 6697 with TLS */

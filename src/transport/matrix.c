@@ -133,6 +133,8 @@ struct mx_pending {
 	uint64_t received_ns;	/* when the question arrived */
 };
 
+#define MX_MAX_SAFETY_DMS 100 /* direct chats joined for safety answers only */
+
 /* A set of strings (room ids), small: searched linearly. */
 struct mx_set {
 	char **v;
@@ -242,6 +244,7 @@ struct mx {
 	struct mx_room *rooms;	/* known rooms */
 	size_t nrooms;
 	struct mx_set dms;	/* rooms invited to as direct chats (saved) */
+	struct mx_set safety;	/* direct chats from outside invite_allow: safety answers only (saved) */
 	struct mx_set told;	/* encrypted rooms the bot has said it cannot read (saved) */
 	struct load_op *loads;	/* room state fetches in flight */
 	size_t nloads;
@@ -476,6 +479,7 @@ save_session(struct mx *m)
 		cJSON_AddStringToObject(j, "since", m->since);
 	set_to_json(j, "direct_rooms", &m->dms);
 	set_to_json(j, "told_encrypted", &m->told);
+	set_to_json(j, "safety_only_rooms", &m->safety);
 	text = cJSON_Print(j);
 	cJSON_Delete(j);
 	if (file_write_atomic(path, text, strlen(text), 0600) == -1)
@@ -530,6 +534,7 @@ load_session(struct mx *m)
 			m->since = jstr(j, "since");
 			set_from_json(&m->dms, j, "direct_rooms");
 			set_from_json(&m->told, j, "told_encrypted");
+			set_from_json(&m->safety, j, "safety_only_rooms");
 			if (m->cfg->mx_access_token[0] == '\0') {
 				m->token = jstr(j, "access_token");
 				m->token_from_login = m->token != NULL;
@@ -1338,7 +1343,7 @@ handle_invite(struct mx *m, const char *room_id, cJSON *invite)
 	    cJSON_GetObjectItemCaseSensitive(invite, "invite_state"), "events"),
 	      *e;
 	const char *inviter = NULL;
-	int direct = 0;
+	int direct = 0, safety;
 	struct mx_room *room;
 	struct member_op *op;
 	char *rid, *u;
@@ -1372,9 +1377,22 @@ handle_invite(struct mx *m, const char *room_id, cJSON *invite)
 	op->m = m;
 	op->room = xstrdup(room_id);
 	op->join = inviter != NULL && invite_allowed(m, inviter);
+	/*
+	 * A direct chat from anyone else: someone in danger may write to the bot
+	 * alone. It is joined for the safety answers only (matrix.safety_dms),
+	 * up to MX_MAX_SAFETY_DMS such chats.
+	 */
+	safety = !op->join && inviter != NULL && direct && m->cfg->mx_safety_dms &&
+	    (set_has(&m->safety, room_id) || m->safety.n < MX_MAX_SAFETY_DMS);
+	if (safety ? set_add(&m->safety, room_id) : set_del(&m->safety, room_id))
+		save_session(m);
+	op->join |= safety;
 	rid = esc(room_id);
 	log_info("matrix: invite to %s from %s: %s", room_id, inviter ? inviter : "(unknown)",
-	    op->join ? "accepting" : "declining (not in matrix.invite_allow)");
+	    safety	 ? "accepting a direct chat for safety answers only (not in "
+			   "matrix.invite_allow)"
+	    : op->join ? "accepting"
+		       : "declining (not in matrix.invite_allow)");
 	u = op->join ? url(m, "/join/%s", rid) : url(m, "/rooms/%s/leave", rid);
 	op->req = http_start(m->loop, "POST", u, m->token, "{}", m->cfg->mx_request_timeout_ms,
 	    (size_t)m->cfg->mx_max_body_bytes, on_member_op, op);
@@ -1756,6 +1774,7 @@ handle_message(struct mx *m, struct mx_room *room, cJSON *e, uint64_t received)
 	msg.event_id = eid->valuestring;
 	msg.addressed = addressed_to_us(m, content, text, quoted, qlen);
 	msg.direct = room_direct(room);
+	msg.safety_only = set_has(&m->safety, room->id);
 	msg.received_ns = received;
 	if (edit) {
 		/* Answered afresh only soon after, and only if nothing was said to it. */
@@ -2021,7 +2040,7 @@ handle_sync(struct mx *m, cJSON *j, int first)
 			continue;
 		leave_reason(m, r, why, sizeof(why));
 		log_info("matrix: no longer in %s (%s)", r->string, why);
-		if (set_del(&m->dms, r->string))
+		if (set_del(&m->dms, r->string) | set_del(&m->safety, r->string))
 			save_session(m);
 		bot_on_membership(m->bot, &m->tp, r->string, 0, why);
 		room_forget(m, r->string);
@@ -3217,6 +3236,7 @@ mx_free(struct mx *m)
 		room_clear(&m->rooms[i]);
 	free(m->rooms);
 	set_free(&m->dms);
+	set_free(&m->safety);
 	set_free(&m->told);
 	for (i = 0; i < MX_SENT_RING; i++) {
 		free(m->sent[i].event_id);

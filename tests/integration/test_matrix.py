@@ -92,6 +92,44 @@ class Invites(MatrixTestCase):
         self.assertNotIn(BOT, stranger.joined_members(room))
 
 
+class DirectChats(MatrixTestCase):
+    def test_a_direct_chat_from_anyone_gets_safety_answers_only(self):
+        workdir = os.path.join(self.tmp, "bot")
+        os.makedirs(workdir)
+        cfg = bot_config(self.hs.url)
+        bot = self.start_bot(cfg, workdir=workdir)
+        stranger = Client(self.hs.url)
+        stranger.login("stranger", "strangerpass")
+        room = stranger.create_room(invite=[BOT], is_direct=True, preset="trusted_private_chat")
+        bot.wait_log(f"invite to {room} from @stranger:localhost: accepting a direct chat for "
+                     "safety answers only", timeout=15)
+        wait_until(lambda: BOT in stranger.joined_members(room), 20, what="the bot to join")
+        bot.wait_log(f"joined {room}", timeout=10)
+        q = stranger.send_text(room, "I can't do this anymore, I want to kill myself")
+        self.assertIn("crisis line", self.wait_reply(room, q)["content"]["body"])
+        faq = stranger.send_text(room, "what is palliative care?")
+        marker = stranger.send_text(room, "my dad just collapsed and is not breathing")
+        self.wait_reply(room, marker)
+        self.assertEqual(self.replies_to(room, faq), [])
+        # It stays a chat for safety answers only after a restart.
+        bot.stop()
+        bot = self.start_bot(cfg, workdir=workdir)
+        faq = stranger.send_text(room, "what does immunotherapy do?")
+        marker = stranger.send_text(room, "I want to end my life")
+        self.wait_reply(room, marker)
+        self.assertEqual(self.replies_to(room, faq), [])
+        self.assertFalse(os.path.exists(os.path.join(workdir, "state", "unanswered.jsonl")))
+
+    def test_with_safety_dms_off_a_strangers_direct_chat_is_declined(self):
+        cfg = bot_config(self.hs.url)
+        cfg["matrix"]["safety_dms"] = False
+        bot = self.start_bot(cfg)
+        stranger = Client(self.hs.url)
+        stranger.login("stranger", "strangerpass")
+        room = stranger.create_room(invite=[BOT], is_direct=True, preset="trusted_private_chat")
+        bot.wait_log(f"declined the invite to {room}", timeout=15)
+
+
 class Ignored(MatrixTestCase):
     def test_notices_edits_encrypted_ignored_and_huge_messages_get_no_reply(self):
         cfg = bot_config(self.hs.url)
