@@ -17,6 +17,7 @@
 #include <utf8proc.h>
 
 #include "lexicon.h"
+#include "log.h"
 #include "smap.h"
 
 /* The C.UTF-8 locale gives Unicode case mapping and classes without
@@ -593,6 +594,9 @@ cp_lookalike(uint32_t cp, char out[3])
 		if (U_FAILURE(st)) {
 			uspoof_close(spoof);
 			spoof = NULL;
+			log_warnx("ICU's spoof checker cannot be opened (%s): letters of other "
+			          "scripts that look Latin are read as they are",
+			          u_errorName(st));
 		}
 		for (i = 0; spoof && i < 52; i++)
 			if (skeleton(i < 26 ? 'a' + i : 'A' + i - 26, ascii_skel[i],

@@ -1146,7 +1146,6 @@ start_registration(struct irc *c)
 {
 	c->state = IRC_REGISTERING;
 	c->nick_tries = 0;
-	set_nicklen(c, 0); /* until this server says */
 	free(c->nick);
 	c->nick = xstrdup(wanted(c));
 	c->sasl = c->cfg->irc_sasl_user[0] ? SASL_WANTED : SASL_OFF;
@@ -2454,6 +2453,8 @@ irc_new(struct loop *l, const struct config *cfg, struct bot *b)
 	snprintf(c->chanmodes[2], sizeof(c->chanmodes[2]), "l");
 	snprintf(c->chanmodes[3], sizeof(c->chanmodes[3]), "imnpst");
 	snprintf(c->chantypes, sizeof(c->chantypes), "#&");
+	/* The length learnt from the server (NICKLEN, or a refused long nick) outlives a link. */
+	set_nicklen(c, 0);
 	c->ip_literal = inet_pton(AF_INET, cfg->irc_server, &a4) == 1 ||
 	                inet_pton(AF_INET6, cfg->irc_server, &a6) == 1;
 	load_channels(c);

@@ -277,10 +277,11 @@ test_unanswered_private_room_is_hashed(void **state)
 	snprintf(path, sizeof(path), "%s/unanswered.jsonl", t.dir);
 	log = file_read(path, 1 << 20, &len);
 	CHECK(log != NULL, "nothing logged");
-	CHECK(log && !has(log, "SarahJones"), "the nick is in the log:\n%s", log);
-	CHECK(log && has(log, "\"room\":\"private:"), "the private room is not marked:\n%s", log);
+	CHECK(log && !has(log, "SarahJones"), "the nick is in the log:\n%s", log ? log : "");
+	CHECK(log && has(log, "\"room\":\"private:"), "the private room is not marked:\n%s",
+	      log ? log : "");
 	CHECK(log && has(log, "\"room\":\"#support\""), "a channel is not logged as it is:\n%s",
-	      log);
+	      log ? log : "");
 	free(log);
 	bed_close(&t);
 	CHECK_END();
