@@ -721,7 +721,8 @@ cmd_run(int argc, char **argv)
 			usage_cmd(
 			    "run", "-c FILE [--check]",
 			    "Runs the bot: logs in to the configured Matrix homeserver and/or IRC\n"
-			    "network, answers in its rooms, reloads on SIGHUP, stops on SIGTERM.",
+			    "network, answers in its rooms, reloads on SIGHUP, logs a status line on\n"
+			    "SIGUSR1, stops on SIGTERM.",
 			    "  -c, --config FILE    the configuration (required)\n"
 			    "      --check          validate config, intents and responses, print\n"
 			    "                       \"configuration OK\" or every problem, and "
