@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config libcurl4-openssl-dev libcjson-dev libpcre2-dev
-libcmark-dev libutf8proc-dev libicu-dev libcmocka-dev libmicrohttpd-dev python3 ca-certificates"
+libcmark-dev libutf8proc-dev libicu-dev libcmocka-dev libmicrohttpd-dev liblinear-dev python3 ca-certificates"
 # Only for the test suite: the IRC server and its services (SASL), clang for
 # the fuzzers, valgrind.
 [ "${1:-}" = "--test" ] && PKGS="$PKGS inspircd atheme-services openssl clang libclang-rt-14-dev valgrind"

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 sh scripts/deps.sh --test
 B=build-valgrind
 cmake -S . -B $B -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAQBOT_WERROR=ON >/dev/null
-cmake --build $B -j"$(nproc)" --target faqbot >/dev/null
+cmake --build $B -j"$(nproc)" --target faqbot faqbot-train >/dev/null
 export FAQBOT_WRAPPER="valgrind --error-exitcode=99 --run-libc-freeres=no --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --num-callers=30"
 export FAQBOT_TIMEOUT_SCALE="${FAQBOT_TIMEOUT_SCALE:-4}"
 cd $B

@@ -15,6 +15,8 @@
 #include "log.h"
 #include "policy.h"
 #include "stats.h"
+#include "teach.h"
+#include "trainer.h"
 #include "unanswered.h"
 #include "util.h"
 
@@ -54,6 +56,10 @@ bot_match_opts(const struct config *cfg, const struct cfg_room *room, struct mat
 	o->margin = cfg->margin;
 	o->match_limit = cfg->match_limit;
 	o->depth_limit = cfg->depth_limit;
+	o->no_model = !cfg->model;
+	o->model_answer = cfg->model_answer;
+	o->model_alert = cfg->model_safety_answer;
+	o->model_flag = cfg->model_safety_alert;
 	for (i = 0; i < cfg->bot_names.n && i + 1 < names_cap; i++)
 		names_buf[i] = cfg->bot_names.v[i];
 	if (names_cap > 0)
@@ -63,6 +69,47 @@ bot_match_opts(const struct config *cfg, const struct cfg_room *room, struct mat
 		o->enabled = (const char *const *)room->intents.v;
 		o->nenabled = room->intents.n;
 	}
+}
+
+void
+bot_source_init(struct bot_source *bs, const struct config *cfg, const char *state_dir)
+{
+	size_t i;
+
+	memset(bs, 0, sizeof(*bs));
+	if (cfg->intents_dir[0]) {
+		bs->ip[0] = cfg->intents_dir;
+		bs->src.intent_paths = bs->ip;
+		bs->src.nintent = 1;
+	}
+	if (cfg->responses_dir[0]) {
+		bs->rp[0] = cfg->responses_dir;
+		bs->src.response_paths = bs->rp;
+		bs->src.nresponse = 1;
+	}
+	if (cfg->labelled_dir[0]) {
+		bs->lp[0] = cfg->labelled_dir;
+		bs->src.labelled_paths = bs->lp;
+		bs->src.nlabelled = 1;
+	}
+	for (i = 0; i < cfg->bot_names.n && i + 1 < NELEM(bs->names); i++)
+		bs->names[i] = cfg->bot_names.v[i];
+	bs->names[i] = NULL;
+	bs->src.bot_names = bs->names;
+	bs->src.no_model = !cfg->model;
+	if (state_dir != NULL) {
+		bs->taught = xasprintf("%s/taught.tsv", state_dir);
+		bs->cache_dir = kb_cache_dir(state_dir);
+		bs->src.taught = bs->taught;
+		bs->src.cache_dir = bs->cache_dir;
+	}
+}
+
+void
+bot_source_free(struct bot_source *bs)
+{
+	free(bs->taught);
+	free(bs->cache_dir);
 }
 
 static void
@@ -262,6 +309,28 @@ load_salt(const struct bot *b)
 	return salt ? salt : 1;
 }
 
+/* learn_near_add for a taught message labelled with a safety intent. */
+static void
+near_add(void *arg, const char *intent, const char *text)
+{
+	if (strcmp(intent, "safety.emergency") == 0)
+		learn_near_add(arg, text, LEARN_C_EMERGENCY);
+	else if (strcmp(intent, "safety.crisis") == 0)
+		learn_near_add(arg, text, LEARN_C_CRISIS);
+}
+
+static void
+listed_free(struct bot *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->nlisted; i++)
+		free(b->listed[i]);
+	free(b->listed);
+	b->listed = NULL;
+	b->nlisted = 0;
+}
+
 struct bot *
 bot_new(struct config *cfg, struct kb *kb, const char *state_dir)
 {
@@ -286,6 +355,10 @@ bot_new(struct config *cfg, struct kb *kb, const char *state_dir)
 	b->modroom = -1;
 	b->stats = stats_new();
 	b->state_dir = xstrdup(state_dir);
+	b->teach = teach_new(state_dir);
+	b->near = learn_near_new();
+	/* What moderators taught as safety stays in effect at once after a restart too. */
+	teach_each_safety(b->teach, near_add, b->near);
 	set_names(b);
 	b->salt = load_salt(b);
 	path = state_path(b, "stats.json");
@@ -321,6 +394,11 @@ bot_free(struct bot *b)
 	if (b == NULL)
 		return;
 	kb_free(b->kb);
+	kb_free(b->pending);
+	teach_free(b->teach);
+	learn_near_free(b->near);
+	listed_free(b);
+	trainer_free(b->cv_job);
 	match_ctx_free(b->mctx);
 	policy_free(b->policy);
 	stats_free(b->stats);
@@ -447,37 +525,72 @@ bot_on_unreadable(struct bot *b, struct transport *t, const char *room)
 	free(key);
 }
 
+/* Puts kb in use; the old set goes. */
+static void
+swap_kb(struct bot *b, struct kb *kb)
+{
+	kb_free(b->kb);
+	b->kb = kb;
+	learn_near_stale(b->near);
+	stats_reload(b->stats, 1);
+	b->dirty = 1;
+}
+
 int
 bot_reload(struct bot *b, struct diag_list *diags)
 {
-	struct kb_source src = {0};
-	const char *ip[1], *rp[1];
+	struct bot_source bs;
 	struct kb *kb;
 
-	if (b->cfg->intents_dir[0]) {
-		ip[0] = b->cfg->intents_dir;
-		src.intent_paths = ip;
-		src.nintent = 1;
-	}
-	if (b->cfg->responses_dir[0]) {
-		rp[0] = b->cfg->responses_dir;
-		src.response_paths = rp;
-		src.nresponse = 1;
-	}
-	kb = kb_load(&src, diags);
-	stats_reload(b->stats, kb != NULL);
-	b->dirty = 1;
-	if (kb == NULL)
+	bot_source_init(&bs, b->cfg, b->state_dir);
+	kb = kb_load(&bs.src, diags);
+	bot_source_free(&bs);
+	if (kb == NULL) {
+		stats_reload(b->stats, 0);
+		b->dirty = 1;
 		return -1;
-	kb_free(b->kb);
-	b->kb = kb;
+	}
+	/* A newer reload replaces one still being trained. */
+	kb_free(b->pending);
+	b->pending = NULL;
+	if (kb_model_pending(kb)) {
+		b->pending = kb;
+		if (b->on_pending != NULL)
+			b->on_pending(b->pending_arg);
+		return 1;
+	}
+	kb_model_poll(kb, diags); /* says why there is no model, if there is none */
+	swap_kb(b, kb);
 	return 0;
+}
+
+int
+bot_reload_poll(struct bot *b, struct diag_list *diags)
+{
+	if (b->pending == NULL)
+		return 1;
+	if (kb_model_poll(b->pending, diags) == 0)
+		return 0;
+	swap_kb(b, b->pending);
+	b->pending = NULL;
+	return 1;
 }
 
 void
 bot_on_sent(struct bot *b, const char *key, const char *event_id)
 {
+	const char *bar;
+	char *ev;
+
 	policy_sent(b->policy, key, event_id);
+	/* "EVENT|answer": the reply to EVENT has its own id now (for `!faq wrong`, 👍/👎). */
+	if (key == NULL || event_id == NULL || (bar = strrchr(key, '|')) == NULL)
+		return;
+	if (strcmp(bar + 1, "answer") != 0 && strcmp(bar + 1, "fallback") != 0)
+		return;
+	ev = xstrndup(key, (size_t)(bar - key));
+	teach_answered(b->teach, ev, event_id);
+	free(ev);
 }
 
 /* An idempotency key: the message's event plus the role of the reply. */
@@ -568,12 +681,13 @@ safety_in_windows(struct bot *b, const struct match_opts *mo, const char *text, 
  * room on t: who, where, a link to event_id. more is how many messages of
  * theirs came since the last alert; a follow-up (followup) says only that.
  * Urgent, like the safety answer. Never silent: an alert that cannot go is
- * logged as an error and counted.
+ * logged as an error and counted. why says what raised it when no rule
+ * did (the learned model, a taught message), else NULL.
  */
 static void
 alert_moderators(struct bot *b, struct transport *t, const char *room, const char *sender,
                  const char *intent, const char *event_id, unsigned long more, int followup,
-                 int direct)
+                 int direct, const char *why)
 {
 	struct transport *mt;
 	struct buf md, link;
@@ -618,6 +732,8 @@ alert_moderators(struct bot *b, struct transport *t, const char *room, const cha
 		           more, more == 1 ? "" : "s");
 	else
 		buf_puts(&md, "\n\nThe bot has answered with the safety message; please check in.");
+	if (!followup && why != NULL)
+		buf_printf(&md, " No rule matched this message: %s.", why);
 	key = event_id ? xasprintf("%s|%s", event_id, followup ? "alert-more" : "alert") : NULL;
 	notify(b, mt, md.data, key, 1);
 	free(key);
@@ -639,8 +755,62 @@ bot_tick(struct bot *b)
 		if ((t = transport_for(b, f.room)) == NULL)
 			t = b->ntp ? b->tp[0] : NULL;
 		if (t != NULL)
-			alert_moderators(b, t, f.room, f.sender, f.intent, f.event_id, f.more, 1, 0);
+			alert_moderators(b, t, f.room, f.sender, f.intent, f.event_id, f.more, 1, 0,
+			                 NULL);
 	}
+}
+
+/*
+ * A silent alert: the learned model finds the message (event_id of sender
+ * in room on t) may be an emergency or a crisis, but not surely enough to
+ * answer it in the room. Urgent, like an alert; one that cannot go is
+ * logged as an error and counted.
+ */
+static void
+flag_moderators(struct bot *b, struct transport *t, const struct tp_msg *m, double p)
+{
+	const char *link_id = m->reply_to ? m->reply_to : m->event_id;
+	struct transport *mt;
+	struct buf md, link;
+	char *who, *key, esc[512];
+
+	stats_safety_flag(b->stats);
+	b->dirty = 1;
+	log_escape(m->room, strlen(m->room), esc, sizeof(esc));
+	log_info("%s: possible emergency or crisis in %s (the model's P %.2f): the moderators are "
+	         "told, nothing is said in the room",
+	         t->name, esc, p);
+	if (b->cfg->moderator_room[0] == '\0')
+		return;
+	mt = transport_for(b, b->cfg->moderator_room);
+	if (mt == NULL || b->modroom == 0) {
+		log_escape(b->cfg->moderator_room, strlen(b->cfg->moderator_room), esc, sizeof(esc));
+		log_errorx("%s: a silent safety alert cannot reach the moderators: the bot is not "
+		           "in the moderator room %s",
+		           t->name, esc);
+		stats_alert_undelivered(b->stats);
+		if (mt == NULL)
+			return;
+	}
+	buf_init(&md);
+	buf_init(&link);
+	response_md_escape(m->sender, 255, &who);
+	buf_printf(&md, "**Possible emergency or crisis, please read** (%s, from %s).", t->name,
+	           who);
+	if (link_id && t->link && t->link(t->impl, m->room, link_id, &link) == 0)
+		buf_printf(&md, " Message: %s", link.data);
+	else
+		buf_printf(&md, " Room: %s", m->room);
+	buf_printf(&md, "\n\nNo rule matched it; the learned model gives it P(emergency or "
+	                "crisis) %.2f, not enough to answer it in the room, and nothing was said "
+	                "there.",
+	           p);
+	key = link_id ? xasprintf("%s|flag", link_id) : NULL;
+	notify(b, mt, md.data, key, 1);
+	free(key);
+	free(who);
+	buf_free(&md);
+	buf_free(&link);
 }
 
 /*
@@ -666,8 +836,8 @@ is_moderator(struct bot *b, struct transport *t, const char *user)
 	return pl >= 0 && pl >= b->cfg->moderator_power;
 }
 
-static const char *const commands[] = {"help",       "reload", "why",    "stats",
-                                       "unanswered", "pause",  "resume", NULL};
+static const char *const commands[] = {"help",  "reload", "why",   "stats", "unanswered",
+                                       "pause", "resume", "teach", "wrong", NULL};
 
 /* The command word at the start of s (after the prefix), or NULL. */
 static const char *
@@ -691,6 +861,10 @@ command_of(const char *s, const char **rest)
 	return NULL;
 }
 
+static void cmd_teach(struct bot *b, const struct tp_msg *m, const char *arg, struct buf *out);
+static void cmd_wrong(struct bot *b, const struct tp_msg *m, const char *arg, struct buf *out);
+static void cv_summary(const struct bot *b, struct buf *out);
+
 static void
 run_command(struct bot *b, struct transport *t, const struct tp_msg *m, const char *cmd,
             const char *arg)
@@ -698,6 +872,7 @@ run_command(struct bot *b, struct transport *t, const struct tp_msg *m, const ch
 	struct buf out;
 	struct diag_list d;
 	size_t i;
+	int rc;
 
 	buf_init(&out);
 	if (strcmp(cmd, "help") == 0) {
@@ -706,13 +881,28 @@ run_command(struct bot *b, struct transport *t, const struct tp_msg *m, const ch
 		           "- `%1$s reload`: reload intents and responses\n"
 		           "- `%1$s why QUESTION`: why the bot answers QUESTION as it does\n"
 		           "- `%1$s stats`: answers per intent, unanswered, safety alerts\n"
-		           "- `%1$s unanswered [N]`: the last N unanswered questions\n"
+		           "- `%1$s unanswered [N]`: the last N unanswered questions, numbered\n"
+		           "- `%1$s teach N INTENT`: teach entry N of that list as INTENT (or "
+		           "`null`: no answer); `%1$s teach LINK INTENT` for a message I answered, "
+		           "flagged or left unanswered. It takes effect at the next reload; taught "
+		           "as `safety.crisis` or `safety.emergency`, at once for messages close "
+		           "to it\n"
+		           "- `%1$s wrong LINK [INTENT]`: one of my answers was wrong (and what was "
+		           "right)\n"
 		           "- `%1$s pause ROOM` / `%1$s resume ROOM`: stop or restart answering in "
-		           "ROOM (safety answers never stop)",
+		           "ROOM (safety answers never stop)\n\n"
+		           "Taught messages are in `taught.tsv` in my state directory (`faqbot "
+		           "taught` prints them), to review and copy into `labelled/`.",
 		           b->cfg->command_prefix);
 	} else if (strcmp(cmd, "reload") == 0) {
 		diag_list_init(&d);
-		if (bot_reload(b, &d) == 0) {
+		if ((rc = bot_reload(b, &d)) == 1) {
+			buf_printf(&out,
+			           "Reloaded: %zu intents, %zu responses. The learned model is being "
+			           "trained; the previous set answers until it is ready (I will say "
+			           "so here).",
+			           b->pending->nin, b->pending->responses.n);
+		} else if (rc == 0) {
 			buf_printf(&out, "Reloaded: %zu intents, %zu responses.", b->kb->nin,
 			           b->kb->responses.n);
 			if (d.warnings)
@@ -752,6 +942,7 @@ run_command(struct bot *b, struct transport *t, const struct tp_msg *m, const ch
 		}
 	} else if (strcmp(cmd, "stats") == 0) {
 		stats_summary(b->stats, &out);
+		cv_summary(b, &out);
 	} else if (strcmp(cmd, "unanswered") == 0) {
 		long n = *arg ? strtol(arg, NULL, 10) : 10;
 
@@ -760,8 +951,22 @@ run_command(struct bot *b, struct transport *t, const struct tp_msg *m, const ch
 		if (n > 50)
 			n = 50;
 		unanswered_recent(b->state_dir, (size_t)n, &out);
-		if (out.len == 0)
+		if (out.len == 0) {
 			buf_puts(&out, "No unanswered questions logged.");
+		} else {
+			/* Remembered as listed, for `teach N`. */
+			listed_free(b);
+			unanswered_last(b->state_dir, (size_t)n, &b->listed, &b->nlisted);
+			buf_printf(&out, "\nTeach one with `%s teach N INTENT`.",
+			           b->cfg->command_prefix);
+		}
+	} else if (strcmp(cmd, "teach") == 0 || strcmp(cmd, "wrong") == 0) {
+		if (strcmp(m->room, b->cfg->moderator_room) != 0)
+			buf_puts(&out, "Teaching works in the moderator room only.");
+		else if (cmd[0] == 't')
+			cmd_teach(b, m, arg, &out);
+		else
+			cmd_wrong(b, m, arg, &out);
 	} else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
 		int pause = cmd[0] == 'p';
 		char *room = xstrdup(arg), *sp;
@@ -864,9 +1069,12 @@ answer_intent(struct bot *b, struct transport *t, const struct tp_msg *m,
 	policy_answered(b->policy, m->room, in->id, key, now);
 	free(key);
 	stats_answer(b->stats, in->id);
+	if (res != NULL && res->by == MATCH_BY_MODEL)
+		stats_model_answer(b->stats, in->id);
 	b->dirty = 1;
-	log_info("%s: answered %s in %s%s", t->name, in->id, m->room,
-	         reply.draft ? " (draft)" : "");
+	log_info("%s: answered %s in %s%s%s", t->name, in->id, m->room,
+	         reply.draft ? " (draft)" : "",
+	         res != NULL && res->by == MATCH_BY_MODEL ? " (by the learned model)" : "");
 	bot_reply_free(&reply);
 }
 
@@ -902,6 +1110,7 @@ answer_safety(struct bot *b, struct transport *t, const struct tp_msg *m,
 	const char *link_id = m->reply_to ? m->reply_to : m->event_id;
 	struct bot_reply reply;
 	unsigned long before;
+	char why[160];
 	int alert = b->cfg->moderator_room[0] != '\0' &&
 	            transport_for(b, b->cfg->moderator_room) != NULL && b->modroom != 0;
 
@@ -920,9 +1129,371 @@ answer_safety(struct bot *b, struct transport *t, const struct tp_msg *m,
 	           REPLY_MENTION | REPLY_URGENT | (reply.named ? REPLY_NAMED : 0));
 	bot_reply_free(&reply);
 	stats_answer(b->stats, res->intent->id);
+	if (res->by == MATCH_BY_MODEL)
+		stats_model_answer(b->stats, res->intent->id);
 	b->dirty = 1;
-	log_info("%s: safety answer %s in %s", t->name, res->intent->id, m->room);
-	alert_moderators(b, t, m->room, m->sender, res->intent->id, link_id, before, 0, m->direct);
+	log_info("%s: safety answer %s in %s%s", t->name, res->intent->id, m->room,
+	         res->by == MATCH_BY_MODEL    ? " (by the learned model)"
+	         : res->by == MATCH_BY_TAUGHT ? " (close to a taught message)"
+	                                      : "");
+	if (res->by == MATCH_BY_MODEL)
+		snprintf(why, sizeof(why),
+		         "the learned model raised it (P(emergency or crisis) %.2f)", res->p_safety);
+	else if (res->by == MATCH_BY_TAUGHT)
+		snprintf(why, sizeof(why),
+		         "it is close to a message a moderator taught as %s (similarity %.2f)",
+		         res->intent->id, res->score);
+	alert_moderators(b, t, m->room, m->sender, res->intent->id, link_id, before, 0, m->direct,
+	                 res->by == MATCH_BY_RULES ? NULL : why);
+}
+
+/* --- feedback and teaching ------------------------------------------------ */
+
+/* Does key (an emoji, maybe with a skin tone) start with prefix? */
+static int
+emoji_is(const char *key, const char *prefix)
+{
+	return strncmp(key, prefix, strlen(prefix)) == 0;
+}
+
+void
+bot_on_reaction(struct bot *b, struct transport *t, const char *room, const char *sender,
+                const char *event_id, const char *key)
+{
+	const struct teach_item *it = teach_find(b->teach, event_id);
+	int up = emoji_is(key, "\xf0\x9f\x91\x8d"), down = emoji_is(key, "\xf0\x9f\x91\x8e");
+
+	/* Only a 👍 or 👎 to one of the bot's answers counts. */
+	if ((!up && !down) || it == NULL || it->intent == NULL || it->answer_id == NULL ||
+	    strcmp(it->answer_id, event_id) != 0 || strcmp(it->room, room) != 0)
+		return;
+	stats_feedback(b->stats, it->intent, up);
+	b->dirty = 1;
+	log_info("%s: a %s for the answer %s in %s", t->name, up ? "thumbs up" : "thumbs down",
+	         it->intent, room);
+	if (down && unanswered_append_note(b->state_dir, room, sender, b->salt, it->text,
+	                                   now_wall(), "marked unhelpful") == -1)
+		log_warn("cannot append to the unanswered log");
+}
+
+int
+bot_job_fds(const struct bot *b, int fds[4])
+{
+	int n = 0;
+
+	if (b->pending != NULL)
+		n += kb_model_fds(b->pending, fds);
+	if (b->cv_job != NULL)
+		n += trainer_fds(b->cv_job, fds + n);
+	return n;
+}
+
+/* Where the figures of the current set are cached (by what it learnt from). Caller frees. */
+static char *
+cv_cache_path(const struct bot *b)
+{
+	char *dir = kb_cache_dir(b->state_dir), *path;
+
+	if (dir == NULL)
+		return NULL;
+	path = xasprintf("%s/figures-%016llx.txt", dir, (unsigned long long)b->kb->input_hash);
+	free(dir);
+	return path;
+}
+
+static int cv_take(struct bot *b, const char *text);
+
+void
+bot_cv_start(struct bot *b)
+{
+	static const char *const extra[] = {"--cv", "5", NULL};
+	struct bot_source bs;
+	char *err, *path, *text;
+	size_t len;
+
+	if (!b->cfg->model || b->kb->model == NULL)
+		return;
+	trainer_free(b->cv_job);
+	b->cv_job = NULL;
+	/* Worked out before for the same files: no need to again. */
+	if ((path = cv_cache_path(b)) != NULL && (text = file_read(path, 1 << 20, &len)) != NULL) {
+		cv_take(b, text);
+		free(text);
+		free(path);
+		return;
+	}
+	free(path);
+	bot_source_init(&bs, b->cfg, b->state_dir);
+	b->cv_job = trainer_start(&bs.src, extra, &err);
+	bot_source_free(&bs);
+	if (b->cv_job == NULL) {
+		log_warnx("cannot work out the model's figures: %s", err);
+		free(err);
+		return;
+	}
+	if (b->on_pending != NULL)
+		b->on_pending(b->pending_arg);
+}
+
+/* The numbers of the line of out that starts with label; 1 when there are n. */
+static int
+figures_of(const char *out, const char *label, double *v, size_t n)
+{
+	const char *p = out;
+	size_t l = strlen(label), i;
+	char *end;
+
+	for (; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, label, l) != 0 || p[l] != ' ')
+			continue;
+		p += l;
+		for (i = 0; i < n; i++) {
+			v[i] = strtod(p, &end);
+			if (end == p)
+				return 0;
+			p = end;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* Takes the figures from the trainer's output text; 0, or -1 when it has none. */
+static int
+cv_take(struct bot *b, const char *text)
+{
+	const char *p;
+	double v[7];
+
+	if (!figures_of(text, "both", v, 7))
+		return -1;
+	b->cv[1] = b->cv[0];
+	b->cv[0].have = 1;
+	b->cv[0].accuracy = v[0];
+	b->cv[0].false_answers = v[1];
+	b->cv[0].answered = v[3];
+	b->cv[0].coverage = v[4];
+	b->cv[0].alarm_rate = v[5];
+	b->cv[0].flag_rate = v[6];
+	b->cv[0].taught = teach_count(b->teach);
+	b->cv[0].messages = 0;
+	if ((p = strstr(text, "cross-validation: ")) != NULL)
+		b->cv[0].messages = (size_t)strtoul(p + 18, NULL, 10);
+	log_info("the model's figures, 5-fold cross-validated: accuracy %.3f, false answers %.3f, "
+	         "safety answered %.3f, coverage %.3f",
+	         v[0], v[1], v[3], v[4]);
+	return 0;
+}
+
+int
+bot_cv_poll(struct bot *b)
+{
+	const char *out;
+	size_t len;
+	char *err, *text, *path;
+	int rc;
+
+	if (b->cv_job == NULL)
+		return 1;
+	if ((rc = trainer_read(b->cv_job, &err)) == 0)
+		return 0;
+	out = rc == 1 ? trainer_output(b->cv_job, &len, &err) : NULL;
+	if (out != NULL) {
+		text = xstrndup(out, len);
+		if (cv_take(b, text) == 0) {
+			if ((path = cv_cache_path(b)) != NULL &&
+			    file_write_atomic(path, text, strlen(text), 0600) == -1)
+				log_warn("cannot keep the model's figures in %s", path);
+			free(path);
+		} else {
+			log_warnx("the model's figures: no figures in what the trainer wrote");
+		}
+		free(text);
+	} else {
+		log_warnx("cannot work out the model's figures: %s", err);
+		free(err);
+	}
+	trainer_free(b->cv_job);
+	b->cv_job = NULL;
+	return 1;
+}
+
+/* Appends the model's figures and what was taught, for `!faq stats`. */
+static void
+cv_summary(const struct bot *b, struct buf *out)
+{
+	const struct bot_cv *now = &b->cv[0], *was = &b->cv[1];
+	size_t taught = teach_count(b->teach);
+
+	buf_printf(out, "- Taught by moderators: %zu message%s", taught, taught == 1 ? "" : "s");
+	if (learn_near_count(b->near) > 0)
+		buf_printf(out, " (%zu as safety, in effect at once)", learn_near_count(b->near));
+	buf_puts(out, "\n");
+	if (b->kb->model == NULL) {
+		buf_puts(out, "- Learned model: none; the rules answer alone\n");
+		return;
+	}
+	if (!now->have) {
+		buf_printf(out, "- Learned model: in use; its figures are %s\n",
+		           b->cv_job ? "being worked out" : "not known yet");
+		return;
+	}
+	buf_printf(out,
+	           "- Learned model, 5-fold cross-validated over %zu labelled messages (%zu "
+	           "taught): safety coverage %.3f, safety answered %.3f, accuracy %.3f, false "
+	           "answers %.3f, alarm rate %.3f, flag rate %.3f\n",
+	           now->messages, now->taught, now->coverage, now->answered, now->accuracy,
+	           now->false_answers, now->alarm_rate, now->flag_rate);
+	if (was->have)
+		buf_printf(out,
+		           "- Before the last reload (%zu taught): safety coverage %.3f, answered "
+		           "%.3f, accuracy %.3f, false answers %.3f\n",
+		           was->taught, was->coverage, was->answered, was->accuracy,
+		           was->false_answers);
+	if (b->cv_job != NULL)
+		buf_puts(out, "- (new figures are being worked out)\n");
+}
+
+/* The intent id closest to id in b's set, for "did you mean", or NULL. */
+static const char *
+closest_intent(const struct bot *b, const char *id)
+{
+	size_t i, d, best = 4;
+	const char *hint = NULL;
+
+	for (i = 0; i < b->kb->nin; i++) {
+		if (b->kb->in[i].silent)
+			continue;
+		d = util_edit_distance(id, b->kb->in[i].id);
+		if (d < best) {
+			best = d;
+			hint = b->kb->in[i].id;
+		}
+	}
+	return hint;
+}
+
+/* Shows text, cut, as a Markdown quote fragment. */
+static void
+put_quoted(struct buf *out, const char *text)
+{
+	char *esc;
+
+	response_md_escape(text, 120, &esc);
+	buf_printf(out, "\"%s%s\"", esc, strlen(text) > 120 ? "…" : "");
+	free(esc);
+}
+
+/*
+ * Teaches text as intent (NULL or "null": no answer). Checks the intent,
+ * stores the message, makes a safety label take effect at once, and says
+ * what was done in out. was is what the bot answered with (may be NULL).
+ */
+static void
+teach_one(struct bot *b, const struct tp_msg *m, const char *text, const char *label,
+          const char *was, struct buf *out)
+{
+	const char *intent = NULL, *hint;
+	int idx = -1;
+
+	if (label != NULL && strcmp(label, "null") != 0) {
+		if ((idx = kb_intent_find(b->kb, label)) < 0 || b->kb->in[idx].silent) {
+			hint = closest_intent(b, label);
+			buf_printf(out, "There is no intent `%s`", label);
+			if (hint)
+				buf_printf(out, "; did you mean `%s`?", hint);
+			else
+				buf_puts(out, ". Give an intent id, or `null` for no answer.");
+			return;
+		}
+		intent = b->kb->in[idx].id;
+	}
+	if (teach_store(b->teach, intent, text, m->sender, now_wall()) == -1) {
+		log_warn("cannot write %s", teach_path(b->teach));
+		buf_puts(out, "Sorry, I could not store that (see the bot's log).");
+		return;
+	}
+	buf_puts(out, "Taught: ");
+	put_quoted(out, text);
+	buf_printf(out, " → `%s`", intent ? intent : "no answer");
+	if (intent != NULL && strncmp(intent, "safety.", 7) == 0) {
+		near_add(b->near, intent, text);
+		buf_puts(out, ". In effect now for messages close to it, and in the model at the "
+		              "next reload.");
+	} else {
+		buf_printf(out, "; takes effect at the next reload (`%s reload`).",
+		           b->cfg->command_prefix);
+	}
+	if (was != NULL && strncmp(was, "safety.", 7) == 0 &&
+	    (intent == NULL || strncmp(intent, "safety.", 7) != 0)) {
+		/* Away from safety: never at once, and on the record. */
+		buf_puts(out, " It was given a safety answer: that stops only after a reload, and "
+		              "the change is logged.");
+		log_info("moderator %s taught a message away from safety (%s -> %s)", m->sender, was,
+		         intent ? intent : "null");
+	} else {
+		log_info("moderator %s taught a message as %s", m->sender, intent ? intent : "null");
+	}
+}
+
+/* `teach N INTENT` / `teach LINK INTENT`. */
+static void
+cmd_teach(struct bot *b, const struct tp_msg *m, const char *arg, struct buf *out)
+{
+	char what[1024], label[256];
+	const struct teach_item *it;
+	char *end;
+	long n;
+
+	if (sscanf(arg, "%1023s %255s", what, label) != 2) {
+		buf_printf(out,
+		           "Usage: `%1$s teach N INTENT` (N: a number of the last `%1$s "
+		           "unanswered` list) or `%1$s teach LINK INTENT` (a link to a message "
+		           "the bot answered, flagged or left unanswered); INTENT may be `null`.",
+		           b->cfg->command_prefix);
+		return;
+	}
+	n = strtol(what, &end, 10);
+	if (*end == '\0') {
+		if (n < 1 || (size_t)n > b->nlisted) {
+			buf_printf(out, "There is no entry %s in the last `%s unanswered` list%s.",
+			           what, b->cfg->command_prefix,
+			           b->nlisted ? "" : " (ask for the list first)");
+			return;
+		}
+		teach_one(b, m, b->listed[n - 1], label, NULL, out);
+		return;
+	}
+	if ((it = teach_find(b->teach, what)) == NULL) {
+		buf_puts(out, "I do not have that message (I keep the last 1,000 messages I acted "
+		              "on, since I started). Teach it from the unanswered list instead.");
+		return;
+	}
+	teach_one(b, m, it->text, label, it->intent, out);
+}
+
+/* `wrong LINK [INTENT]`: one of the bot's answers was wrong. */
+static void
+cmd_wrong(struct bot *b, const struct tp_msg *m, const char *arg, struct buf *out)
+{
+	char what[1024], label[256] = "null";
+	const struct teach_item *it;
+
+	if (sscanf(arg, "%1023s %255s", what, label) < 1) {
+		buf_printf(out,
+		           "Usage: `%s wrong LINK [INTENT]`: LINK is one of my answers (or the "
+		           "question); INTENT the right one, if any (else I learn to stay silent).",
+		           b->cfg->command_prefix);
+		return;
+	}
+	if ((it = teach_find(b->teach, what)) == NULL || it->intent == NULL) {
+		buf_puts(out, it ? "I did not answer that message." :
+		                   "I do not have that message (I keep the last 1,000 messages I "
+		                   "acted on, since I started).");
+		return;
+	}
+	buf_printf(out, "Noted: my answer `%s` was wrong. ", it->intent);
+	teach_one(b, m, it->text, label, it->intent, out);
 }
 
 void
@@ -976,6 +1547,7 @@ bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m)
 		if (copy[i] == '\0')
 			copy[i] = ' ';
 	bot_match_opts(b->cfg, &room, &mo, b->names, NELEM(b->names));
+	mo.near = b->near;
 	log_debug("%s: message %s in %s from %s: %s", t->name, m->event_id ? m->event_id : "-",
 	          m->room, m->sender, log_chat(copy, logbuf, sizeof(logbuf)));
 	if (!too_long) {
@@ -992,11 +1564,18 @@ bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m)
 			match_run(b->mctx, b->kb, &mo, copy, len, &res, NULL);
 	}
 
+	/* Kept a while (redacted), so that moderators can teach from it. */
+	if (!too_long && (res.intent || res.flag || addressed))
+		teach_remember(b->teach, m->event_id, m->room, copy, res.intent ? res.intent->id : NULL,
+		               res.by, res.flag);
 	/* Safety first: every room, whatever its mode, pause or limits. */
 	if (safety) {
 		answer_safety(b, t, m, &room, &res, now);
 		goto out;
 	}
+	/* The model is not sure enough to answer: the moderators read it. */
+	if (res.flag)
+		flag_moderators(b, t, m, res.p_safety);
 	if (too_long) {
 		log_info("%s: a %zu-byte message in %s is over matrix.max_message_bytes: checked "
 		         "for safety only",

@@ -58,6 +58,25 @@ void bot_reply_free(struct bot_reply *r);
 /* Is in one of the safety intents (emergency, crisis)? */
 int bot_is_safety(const struct intent *in);
 
+/*
+ * Where the configuration says to load the knowledge base from, with the
+ * bot's names for the model: src points into this struct, so keep it
+ * while src is used.
+ */
+struct bot_source {
+	struct kb_source src;
+	const char *ip[1], *rp[1], *lp[1];
+	const char *names[17];
+	char *taught;    /* the state directory's taught.tsv */
+	char *cache_dir; /* where trained models are cached */
+};
+/*
+ * state_dir: the state directory, for the moderators' taught messages and
+ * the model cache (NULL: neither). bot_source_free() frees what it made.
+ */
+void bot_source_init(struct bot_source *bs, const struct config *cfg, const char *state_dir);
+void bot_source_free(struct bot_source *bs);
+
 /* Fills match options from the configuration (and a room's enabled intents). */
 void bot_match_opts(const struct config *cfg, const struct cfg_room *room, struct match_opts *o,
                     const char **names_buf, size_t names_cap);
@@ -65,6 +84,14 @@ void bot_match_opts(const struct config *cfg, const struct cfg_room *room, struc
 /* --- the running bot ---------------------------------------------------- */
 
 #define BOT_MAX_TRANSPORTS 4
+
+/* The learned model's cross-validated figures (`faqbot test --cv 5`), for `!faq stats`. */
+struct bot_cv {
+	int have;                   /* worked out */
+	double accuracy, false_answers, answered, coverage, alarm_rate, flag_rate;
+	size_t taught;              /* taught messages it learnt from */
+	size_t messages;            /* labelled messages in all */
+};
 
 struct bot {
 	struct config *cfg;		/* the configuration (not owned) */
@@ -79,6 +106,18 @@ struct bot {
 	uint64_t salt;			/* for sender hashes in the unanswered log */
 	int dirty;			/* stats or pauses changed since the last save */
 	int modroom;			/* the bot is in the moderator room: 1, 0 (lost), -1 not known */
+	struct kb *pending;		/* a reload whose model is being trained: kb answers
+					 * until bot_reload_poll() swaps it in */
+	void (*on_pending)(void *arg);	/* told when a reload starts training, or the
+					 * figures below are being worked out (to watch
+					 * bot_job_fds) */
+	void *pending_arg;
+	struct teach *teach;		/* messages acted on lately; the taught file */
+	struct learn_near *near;	/* messages taught as safety, in effect at once */
+	char **listed;			/* the last `unanswered` list, for `teach N` */
+	size_t nlisted;
+	struct trainer_job *cv_job;	/* working out the model's figures, or NULL */
+	struct bot_cv cv[2];		/* its figures now [0] and before [1] */
 };
 
 /*
@@ -103,6 +142,29 @@ void bot_on_message(struct bot *b, struct transport *t, const struct tp_msg *m);
 void bot_on_sent(struct bot *b, const char *key, const char *event_id);
 
 /*
+ * sender reacted to event_id in room with key (an emoji): a 👍 or 👎 to one
+ * of the bot's answers is counted for its intent, and a 👎 puts the
+ * question in the unanswered log, "marked unhelpful".
+ */
+void bot_on_reaction(struct bot *b, struct transport *t, const char *room, const char *sender,
+                     const char *event_id, const char *key);
+
+/*
+ * The descriptors of the bot's background work (a reload's trainer, the
+ * model's figures) to wait on (POLLIN); their number, at most 4.
+ */
+int bot_job_fds(const struct bot *b, int fds[4]);
+
+/* Starts working out the model's cross-validated figures (for `!faq stats`). */
+void bot_cv_start(struct bot *b);
+
+/*
+ * Reads the figures' worker without blocking (bot_job_fds were ready);
+ * returns 1 when they are worked out.
+ */
+int bot_cv_poll(struct bot *b);
+
+/*
  * The bot's own membership of room on t is now joined (1) or not (0: kicked,
  * banned, left, refused); why says how, for the log (may be NULL). Losing
  * the moderator room is an error: alerts cannot reach anyone.
@@ -124,11 +186,21 @@ void bot_tick(struct bot *b);
 int bot_moderator_room_ok(const struct bot *b);
 
 /*
- * Reloads intents and responses from the configured directories. On any
- * error the old set stays, the problems are in diags (as lint prints them),
- * and -1 is returned; moderators are told by the caller (bot_notify).
+ * Reloads intents, responses and labelled messages from the configured
+ * directories. On any error the old set stays, the problems are in diags
+ * (as lint prints them), and -1 is returned; moderators are told by the
+ * caller (bot_notify). Returns 0 when the new set is in use, or 1 when it
+ * loaded and its model is being trained: the old set answers until
+ * bot_reload_poll() returns 1 (on_pending is called to say so).
  */
 int bot_reload(struct bot *b, struct diag_list *diags);
+
+/*
+ * Reads the pending reload's trainer without blocking; returns 1 when the
+ * new set is in use (diags say why it has no model, if it has none), 0
+ * while it is still being trained.
+ */
+int bot_reload_poll(struct bot *b, struct diag_list *diags);
 
 /* Sends Markdown to the moderator room, if one is configured. key may be NULL. */
 void bot_notify(struct bot *b, const char *markdown, const char *key);

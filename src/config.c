@@ -15,6 +15,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "match.h"
 #include "util.h"
 
 enum cfg_type {
@@ -43,12 +44,17 @@ struct cfg_option {
 };
 
 #define O(f) offsetof(struct config, f)
+#define STR_(x) #x
+#define STR(x)  STR_(x)
 
 static const struct cfg_option options[] = {
     {"intents_dir", CFG_STRING, 0, 4096, "", O(intents_dir), NULL, NULL,
      "directory of intent files; empty: the set built into the binary"},
     {"responses_dir", CFG_STRING, 0, 4096, "", O(responses_dir), NULL, NULL,
      "directory of response files; empty: the set built into the binary"},
+    {"labelled_dir", CFG_STRING, 0, 4096, "", O(labelled_dir), NULL, NULL,
+     "directory of labelled messages (*.tsv) the model learns from; empty: \"labelled\" "
+     "beside intents_dir, or the set built into the binary"},
     {"state_dir", CFG_STRING, 0, 4096, "", O(state_dir), NULL, NULL,
      "state kept across restarts; empty: $STATE_DIRECTORY (systemd) or ./state"},
     {"transport", CFG_TRANSPORT, 0, 0, "matrix", O(transports), NULL, NULL,
@@ -71,6 +77,19 @@ static const struct cfg_option options[] = {
      "compile patterns with the PCRE2 JIT (off: the interpreter, e.g. under valgrind)"},
     {"match.bot_names", CFG_LIST, 1, 64, "faqbot", O(bot_names), NULL, NULL,
      "names the bot answers to when addressed (\"faqbot: ...\")"},
+
+    {"model.enabled", CFG_BOOL, 0, 0, "true", O(model), NULL, NULL,
+     "learn from the labelled messages and use the model behind the rules"},
+    {"model.answer_threshold", CFG_DOUBLE, 0.05, 1, STR(MATCH_MODEL_ANSWER), O(model_answer), NULL,
+     NULL, "when no rule answered, the model's best intent answers from this probability"},
+    {"model.safety_answer_threshold", CFG_DOUBLE, 0.05, 1, STR(MATCH_MODEL_ALERT),
+     O(model_safety_answer), NULL, NULL,
+     "the model's P(emergency or crisis) from which it gives the safety answer and alerts "
+     "the moderators, whatever the rules said"},
+    {"model.safety_alert_threshold", CFG_DOUBLE, 0.01, 1, STR(MATCH_MODEL_FLAG),
+     O(model_safety_alert), NULL, NULL,
+     "below the safety answer threshold, from this P(emergency or crisis) the moderators "
+     "get a silent alert and nothing is said in the room"},
 
     {"responses.allow_drafts", CFG_BOOL, 0, 0, "false", O(allow_drafts), NULL, NULL,
      "send responses still awaiting clinical review (for a demo only)"},
@@ -471,32 +490,6 @@ config_is_top_key(const char *key)
 	return option_find(key) != NULL || is_section(key);
 }
 
-static size_t
-edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i, j, prev, cur, t, row[80];
-
-	if (la >= 79 || lb >= 79)
-		return 99;
-	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			cur = row[j];
-			t = prev + (a[i - 1] != b[j - 1]);
-			if (row[j] + 1 < t)
-				t = row[j] + 1;
-			if (row[j - 1] + 1 < t)
-				t = row[j - 1] + 1;
-			row[j] = t;
-			prev = cur;
-		}
-	}
-	return row[lb];
-}
-
 /* The closest option or section name to path, for "did you mean". */
 static const char *
 closest(const char *path)
@@ -508,7 +501,7 @@ closest(const char *path)
 
 	best[0] = '\0';
 	for (o = options; o->name; o++) {
-		d = edit_distance(path, o->name);
+		d = util_edit_distance(path, o->name);
 		if (d < bd) {
 			bd = d;
 			snprintf(best, sizeof(best), "%s", o->name);
@@ -523,7 +516,7 @@ closest(const char *path)
 
 				memcpy(sec, o->name, n);
 				sec[n] = '\0';
-				d = edit_distance(path, sec);
+				d = util_edit_distance(path, sec);
 				if (d < bd) {
 					bd = d;
 					snprintf(best, sizeof(best), "%s", sec);
@@ -1172,6 +1165,12 @@ void
 config_check(const struct config *cfg, const char *file, long today, struct diag_list *diags)
 {
 	size_t i;
+
+	if (cfg->model && cfg->model_safety_alert > cfg->model_safety_answer)
+		diag_add(diags, DIAG_WARNING, file, 0, 0,
+		         "model.safety_alert_threshold (%.2f) is above "
+		         "model.safety_answer_threshold (%.2f): no silent alert can go out",
+		         cfg->model_safety_alert, cfg->model_safety_answer);
 
 	for (i = 0; i < cfg->ncontacts; i++) {
 		const struct cfg_contacts *c = &cfg->contacts[i];

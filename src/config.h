@@ -58,6 +58,7 @@ struct config {
 	/* where things are */
 	char *intents_dir;   /* "" for the embedded set */
 	char *responses_dir; /* "" for the embedded set */
+	char *labelled_dir;  /* labelled messages for the model; "" for beside intents_dir */
 	char *state_dir;     /* state that survives restarts */
 	/* logging */
 	int log_level;     /* enum log_level */
@@ -69,6 +70,11 @@ struct config {
 	long depth_limit;         /* PCRE2 depth limit per pattern run */
 	int jit;                  /* compile patterns with the PCRE2 JIT */
 	struct strlist bot_names; /* names the bot answers to */
+	/* the learned layer */
+	int model;                /* train and use it */
+	double model_answer;      /* no rule answered: the model answers from this probability */
+	double model_safety_answer; /* P(emergency or crisis) for the safety answer */
+	double model_safety_alert;  /* ... for a silent alert to the moderators */
 	/* responses */
 	int allow_drafts;   /* send draft responses (demo only) */
 	char *disclaimer;   /* appended to every medical answer */

@@ -29,6 +29,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "stats.h"
+#include "trainer.h"
 #include "transport/irc.h"
 #include "transport/matrix.h"
 #include "util.h"
@@ -60,10 +61,15 @@ struct daemon {
 	struct metrics *metrics;
 	int sigfd;
 	int inotify;
-	struct watch watch[2];	/* intents_dir, responses_dir */
+	struct watch watch[3];	/* intents_dir, responses_dir, the labelled messages */
+	char *labelled;		/* the labelled directory beside intents_dir, watched */
 	size_t nwatch;
 	uint64_t reload_timer;
 	int exit_code;
+	int train_fd[4];	/* the bot's background work (bot_job_fds), watched */
+	int ntrain_fd;
+	char *reload_why;	/* what started the pending reload */
+	uint64_t reload_t0;	/* when (now_ms) */
 };
 
 static void
@@ -85,6 +91,110 @@ print_diags(const struct diag_list *d, enum diag_severity min)
 	}
 }
 
+/* Tells the log (and, with a problem, the moderators) what a finished reload gave. */
+static void
+reload_done(struct daemon *dm, const char *why, struct diag_list *d)
+{
+	const struct kb *kb = dm->bot->kb;
+	struct learn_info li;
+	struct buf md;
+
+	if (kb->model != NULL) {
+		learn_model_info(kb->model, &li);
+		log_info("reloaded (%s): %zu intents, %zu responses; the model learnt from %zu "
+		         "messages in %.1f s",
+		         why, kb->nin, kb->responses.n, li.rows, li.seconds);
+	} else {
+		log_info("reloaded (%s): %zu intents, %zu responses; no learned model", why, kb->nin,
+		         kb->responses.n);
+	}
+	print_diags(d, DIAG_WARNING);
+	/* The new set's figures, for `!faq stats`, worked out in the background. */
+	bot_cv_start(dm->bot);
+	if (kb->model == NULL && dm->cfg.model) {
+		buf_init(&md);
+		buf_printf(&md, "**Reloaded (%s), without the learned model**: the rules answer "
+		                "alone, which misses more emergencies and crises. ",
+		           why);
+		buf_puts(&md, d->n ? "Why:\n\n```\n" : "");
+		if (d->n) {
+			size_t i;
+
+			for (i = 0; i < d->n && i < 5; i++) {
+				char *s = diag_format(&d->d[i]);
+
+				buf_printf(&md, "%s\n", s);
+				free(s);
+			}
+			buf_puts(&md, "```");
+		}
+		bot_notify(dm->bot, md.data, NULL);
+		buf_free(&md);
+	} else if (dm->reload_why != NULL) {
+		/* A reload that had to wait for its model: say it is in use now. */
+		buf_init(&md);
+		buf_printf(&md, "The reloaded set is in use (%s): %zu intents, %zu responses, "
+		                "the model trained in %.1f s.",
+		           why, kb->nin, kb->responses.n, (double)(now_ms() - dm->reload_t0) / 1e3);
+		bot_notify(dm->bot, md.data, NULL);
+		buf_free(&md);
+	}
+}
+
+static void
+unwatch_training(struct daemon *dm)
+{
+	int i;
+
+	for (i = 0; i < dm->ntrain_fd; i++)
+		loop_del_fd(dm->loop, dm->train_fd[i]);
+	dm->ntrain_fd = 0;
+}
+
+/*
+ * Watches the descriptors of the bot's background work: a reload's trainer,
+ * the model's figures (they close one by one).
+ */
+static void on_training(void *arg, int fd, short revents);
+
+static void
+watch_training(void *arg)
+{
+	struct daemon *dm = arg;
+	int i;
+
+	unwatch_training(dm);
+	if (dm->bot->pending != NULL && dm->reload_why == NULL) {
+		/* Started by a moderator's command (do_reload sets its own reason). */
+		dm->reload_why = xstrdup("moderator command");
+		dm->reload_t0 = now_ms();
+	}
+	dm->ntrain_fd = bot_job_fds(dm->bot, dm->train_fd);
+	for (i = 0; i < dm->ntrain_fd; i++)
+		loop_add_fd(dm->loop, dm->train_fd[i], POLLIN, on_training, dm);
+}
+
+static void
+on_training(void *arg, int fd, short revents)
+{
+	struct daemon *dm = arg;
+	struct diag_list d;
+
+	(void)fd;
+	(void)revents;
+	diag_list_init(&d);
+	if (dm->bot->cv_job != NULL)
+		bot_cv_poll(dm->bot);
+	if (dm->bot->pending != NULL && bot_reload_poll(dm->bot, &d) == 1) {
+		unwatch_training(dm);
+		reload_done(dm, dm->reload_why ? dm->reload_why : "reload", &d);
+		free(dm->reload_why);
+		dm->reload_why = NULL;
+	}
+	watch_training(dm);
+	diag_list_free(&d);
+}
+
 /* Reloads, and tells the moderators exactly what is wrong when it fails. */
 static void
 do_reload(struct daemon *dm, const char *why)
@@ -92,11 +202,20 @@ do_reload(struct daemon *dm, const char *why)
 	struct diag_list d;
 	struct buf md;
 	size_t i, shown = 0;
+	int rc;
 
 	diag_list_init(&d);
-	if (bot_reload(dm->bot, &d) == 0) {
-		log_info("reloaded (%s): %zu intents, %zu responses", why, dm->bot->kb->nin,
-		    dm->bot->kb->responses.n);
+	free(dm->reload_why);
+	dm->reload_why = NULL;
+	if ((rc = bot_reload(dm->bot, &d)) == 1) {
+		log_info("reload (%s): %zu intents loaded; training the model, the previous set "
+		         "answers until it is ready",
+		         why, dm->bot->pending->nin);
+		free(dm->reload_why); /* watch_training's guess */
+		dm->reload_why = xstrdup(why);
+		dm->reload_t0 = now_ms();
+	} else if (rc == 0) {
+		reload_done(dm, why, &d);
 	} else {
 		log_warnx("reload (%s) failed; the previous intents and responses stay in use:", why);
 		print_diags(&d, DIAG_ERROR);
@@ -210,7 +329,7 @@ watch_event(struct daemon *dm, const struct inotify_event *ev)
 			relevant = 1;
 		} else if (ev->wd == w->wd && ev->len > 0 && ev->name[0] != '.' &&
 		    ev->name[strlen(ev->name) - 1] != '~' &&
-		    (strstr(ev->name, ".json") || strstr(ev->name, ".md"))) {
+		    (strstr(ev->name, ".json") || strstr(ev->name, ".md") || strstr(ev->name, ".tsv"))) {
 			/* Editors' swap and backup files do not count. */
 			relevant = 1;
 		}
@@ -344,10 +463,10 @@ on_tick_timer(void *arg)
 static struct kb *
 load_all(struct daemon *dm, const char *config, int check)
 {
-	struct kb_source src = {0};
+	struct bot_source bs;
 	struct diag_list d;
 	struct lint_opts lo;
-	const char *ip[1], *rp[1], *names[17];
+	const char *names[17];
 	struct kb *kb = NULL;
 	int bad;
 
@@ -356,18 +475,30 @@ load_all(struct daemon *dm, const char *config, int check)
 	bad = config_load(&dm->cfg, config, &d) == -1;
 	config_check(&dm->cfg, config, date_today_days(), &d);
 	intent_set_jit(dm->cfg.jit);
-	if (dm->cfg.intents_dir[0]) {
-		ip[0] = dm->cfg.intents_dir;
-		src.intent_paths = ip;
-		src.nintent = 1;
+	{
+		/* The taught messages of the state directory are learnt from too. */
+		char *state = config_state_dir(&dm->cfg);
+
+		bot_source_init(&bs, &dm->cfg, state);
+		if (check && dm->cfg.model) {
+			/* Nothing is trained for a check; the trainer must be there to run. */
+			char *tp = trainer_path();
+
+			bs.src.no_model = 1;
+			if (access(tp, X_OK) == -1)
+				diag_add(&d, DIAG_WARNING, config, 0, 0,
+				         "the trainer %s cannot be run (%s): the bot would answer with "
+				         "the rules alone (model.enabled: false says that is meant)",
+				         tp, strerror(errno));
+			free(tp);
+		}
+		if (!bad)
+			kb = kb_load(&bs.src, &d);
+		if (kb != NULL && !check)
+			kb_model_wait(kb, &d);
+		bot_source_free(&bs);
+		free(state);
 	}
-	if (dm->cfg.responses_dir[0]) {
-		rp[0] = dm->cfg.responses_dir;
-		src.response_paths = rp;
-		src.nresponse = 1;
-	}
-	if (!bad)
-		kb = kb_load(&src, &d);
 	if (kb && check) {
 		memset(&lo, 0, sizeof(lo));
 		bot_match_opts(&dm->cfg, NULL, &lo.match, names, NELEM(names));
@@ -446,12 +577,21 @@ daemon_main(const char *config, int check)
 	if ((dm.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		fatal("signalfd");
 	loop_add_fd(dm.loop, dm.sigfd, POLLIN, on_signal, &dm);
+	dm.bot->on_pending = watch_training;
+	dm.bot->pending_arg = &dm;
+	bot_cv_start(dm.bot);
 	if (dm.cfg.watch_files && (dm.cfg.intents_dir[0] || dm.cfg.responses_dir[0])) {
 		if ((dm.inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
 			log_warn("inotify");
 		} else {
 			watch_dir(&dm, dm.cfg.intents_dir);
 			watch_dir(&dm, dm.cfg.responses_dir);
+			if (dm.cfg.labelled_dir[0] != '\0') {
+				watch_dir(&dm, dm.cfg.labelled_dir);
+			} else if (dm.cfg.intents_dir[0] != '\0' &&
+			    (dm.labelled = kb_beside(dm.cfg.intents_dir, "labelled")) != NULL) {
+				watch_dir(&dm, dm.labelled); /* watched through its parent if not there yet */
+			}
 			loop_add_fd(dm.loop, dm.inotify, POLLIN, on_inotify, &dm);
 		}
 	}
@@ -481,6 +621,8 @@ daemon_main(const char *config, int check)
 	metrics_stop(dm.metrics);
 	mx_free(dm.mx);
 	irc_free(dm.irc);
+	unwatch_training(&dm);
+	free(dm.reload_why);
 	bot_free(dm.bot);
 	loop_free(dm.loop);
 	if (dm.sigfd != -1)
@@ -488,6 +630,7 @@ daemon_main(const char *config, int check)
 	if (dm.inotify != -1)
 		close(dm.inotify);
 	watch_free(&dm);
+	free(dm.labelled);
 	free(state);
 	config_free(&dm.cfg);
 	log_info("stopped");

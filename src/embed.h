@@ -1,5 +1,5 @@
 /*
- * The shipped intents/ and responses/ compiled into the binary by
+ * The shipped intents/, responses/ and labelled/ compiled into the binary by
  * cmake/embed.cmake, so that faqbot runs with nothing else installed.
  */
 #ifndef FAQBOT_EMBED_H
@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 struct embed_file {
-	const char *name; /* "intents/x.json" or "responses/y.md" */
+	const char *name; /* "intents/x.json", "responses/y.md" or "labelled/z.tsv" */
 	const char *data; /* the bytes, NUL-terminated */
 	size_t len;       /* length without the NUL */
 };

@@ -651,34 +651,6 @@ json_type_name(const cJSON *item)
 	return "an unknown value";
 }
 
-/* Edit distance, small strings only, for "did you mean". */
-static size_t
-edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i, j, prev, cur, tmp;
-	size_t row[64];
-
-	if (la >= 63 || lb >= 63)
-		return 99;
-	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			cur = row[j];
-			tmp = prev + (a[i - 1] != b[j - 1]);
-			if (row[j] + 1 < tmp)
-				tmp = row[j] + 1;
-			if (row[j - 1] + 1 < tmp)
-				tmp = row[j - 1] + 1;
-			row[j] = tmp;
-			prev = cur;
-		}
-	}
-	return row[lb];
-}
-
 int
 json_check_keys(const struct json_doc *doc, struct diag_list *diags, const cJSON *obj,
                 const char *what, const char *const *allowed)
@@ -698,7 +670,7 @@ json_check_keys(const struct json_doc *doc, struct diag_list *diags, const cJSON
 		best = NULL;
 		bestd = 3;
 		for (a = allowed; *a; a++) {
-			d = edit_distance(c->string, *a);
+			d = util_edit_distance(c->string, *a);
 			if (d < bestd) {
 				bestd = d;
 				best = *a;

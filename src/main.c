@@ -9,6 +9,7 @@
  *   faqbot chat       talk to the bot in the terminal
  *   faqbot run        the daemon (Matrix, IRC)
  *   faqbot unanswered what people asked that got no answer, grouped
+ *   faqbot taught     what moderators taught the bot
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,7 +28,9 @@
 #include "log.h"
 #include "match.h"
 #include "response.h"
+#include "teach.h"
 #include "text.h"
+#include "trainer.h"
 #include "unanswered.h"
 #include "util.h"
 
@@ -38,8 +41,14 @@ struct common {
 	size_t nintents;
 	const char *responses[64]; /* --responses PATH ... */
 	size_t nresponses;
+	const char *labelled[64]; /* --labelled PATH ... */
+	size_t nlabelled;
 	int drafts;        /* -1 as configured, 0 or 1 forced */
+	int no_model;      /* --no-model */
+	int keep_rows;     /* keep the labelled rows (cross-validation) */
 	struct config cfg; /* loaded */
+	const char *names[17]; /* the bot's names, for the model */
+	char *cache_dir;       /* trained models (kb_cache_dir) */
 };
 
 enum {
@@ -55,6 +64,10 @@ enum {
 	OPT_HELP_CONFIG,
 	OPT_JSON,
 	OPT_ROOM,
+	OPT_LABELLED,
+	OPT_NO_MODEL,
+	OPT_CV,
+	OPT_SWEEP,
 };
 
 #define COMMON_LONGOPTS                                                                            \
@@ -63,6 +76,8 @@ enum {
 	    {"responses", required_argument, NULL, OPT_RESPONSES},                                 \
 	    {"drafts", no_argument, NULL, OPT_DRAFTS},                                             \
 	    {"no-drafts", no_argument, NULL, OPT_NO_DRAFTS},                                       \
+	    {"labelled", required_argument, NULL, OPT_LABELLED},                                   \
+	    {"no-model", no_argument, NULL, OPT_NO_MODEL},                                         \
 	{                                                                                          \
 		"help", no_argument, NULL, 'h'                                                     \
 	}
@@ -72,6 +87,11 @@ static const char common_help[] =
     "      --intents PATH   intent file or directory (repeatable; default: the\n"
     "                       config's intents_dir, else the set built into faqbot)\n"
     "      --responses PATH response file or directory (likewise)\n"
+    "      --labelled PATH  labelled messages (*.tsv file or directory) the model\n"
+    "                       learns from (repeatable; default: the config's\n"
+    "                       labelled_dir, else \"labelled\" beside the intents, else\n"
+    "                       the set built into faqbot)\n"
+    "      --no-model       rules only: no learned layer\n"
     "      --drafts         use draft responses (awaiting review) as if approved\n"
     "      --no-drafts      never use drafts, whatever the config says\n"
     "  -h, --help           this help\n";
@@ -98,6 +118,13 @@ common_opt(struct common *c, int ch)
 	case OPT_NO_DRAFTS:
 		c->drafts = 0;
 		return 1;
+	case OPT_LABELLED:
+		if (c->nlabelled < NELEM(c->labelled) - 1)
+			c->labelled[c->nlabelled++] = optarg;
+		return 1;
+	case OPT_NO_MODEL:
+		c->no_model = 1;
+		return 1;
 	}
 	return 0;
 }
@@ -121,6 +148,8 @@ common_config(struct common *c)
 	}
 	if (c->drafts >= 0)
 		c->cfg.allow_drafts = c->drafts;
+	if (c->no_model)
+		c->cfg.model = 0;
 	intent_set_jit(c->cfg.jit);
 	log_init((enum log_level)c->cfg.log_level, c->cfg.log_chat_text);
 }
@@ -129,7 +158,22 @@ common_config(struct common *c)
 static void
 common_source(struct common *c, struct kb_source *src)
 {
+	size_t i;
+
 	memset(src, 0, sizeof(*src));
+	for (i = 0; i < c->cfg.bot_names.n && i + 1 < NELEM(c->names); i++)
+		c->names[i] = c->cfg.bot_names.v[i];
+	c->names[i] = NULL;
+	src->bot_names = c->names;
+	src->no_model = !c->cfg.model;
+	src->keep_rows = c->keep_rows;
+	if (c->nlabelled == 0 && c->cfg.labelled_dir[0])
+		c->labelled[c->nlabelled++] = c->cfg.labelled_dir;
+	src->labelled_paths = c->labelled;
+	src->nlabelled = c->nlabelled;
+	if (c->cache_dir == NULL)
+		c->cache_dir = kb_cache_dir(NULL);
+	src->cache_dir = c->cache_dir;
 	if (c->nintents == 0 && c->cfg.intents_dir[0]) {
 		c->intents[c->nintents++] = c->cfg.intents_dir;
 	}
@@ -153,6 +197,15 @@ common_kb(struct common *c)
 	diag_list_init(&d);
 	kb = kb_load(&src, &d);
 	diag_print(&d, stderr, kb ? DIAG_ERROR : DIAG_WARNING);
+	if (kb != NULL) {
+		struct diag_list m;
+
+		/* A model that could not be trained is worth a word: the rules answer alone. */
+		diag_list_init(&m);
+		kb_model_wait(kb, &m);
+		diag_print(&m, stderr, DIAG_WARNING);
+		diag_list_free(&m);
+	}
 	if (kb == NULL) {
 		fprintf(stderr,
 		        "faqbot: %zu error(s) in intents or responses; run `faqbot lint` "
@@ -168,6 +221,7 @@ common_kb(struct common *c)
 static void
 common_free(struct common *c)
 {
+	free(c->cache_dir);
 	config_free(&c->cfg);
 }
 
@@ -248,6 +302,12 @@ cmd_classify(int argc, char **argv)
 			printf(", \"score\": %.3f}", res.alt[i].score);
 		}
 		putchar(']');
+		if (res.intent)
+			printf(", \"by\": \"%s\"", res.by == MATCH_BY_MODEL ? "model" : "rules");
+		if (res.flag)
+			fputs(", \"flag\": \"safety\"", stdout);
+		if (res.p_safety >= 0)
+			printf(", \"p_safety\": %.3f", res.p_safety);
 		if (res.silenced_by) {
 			fputs(", \"silenced_by\": ", stdout);
 			json_string(stdout, res.silenced_by->id);
@@ -439,6 +499,8 @@ cmd_lint(int argc, char **argv)
 
 		if (has_suffix(p, ".md")) {
 			c.responses[c.nresponses++] = p;
+		} else if (has_suffix(p, ".tsv")) {
+			c.labelled[c.nlabelled++] = p;
 		} else if (has_suffix(p, ".json")) {
 			/* A configuration file, or an intent file? Look at its keys. */
 			size_t len;
@@ -474,12 +536,14 @@ cmd_lint(int argc, char **argv)
 			}
 			free(probe);
 		}
-		if (c.nintents >= NELEM(c.intents) - 1 || c.nresponses >= NELEM(c.responses) - 1)
+		if (c.nintents >= NELEM(c.intents) - 1 || c.nresponses >= NELEM(c.responses) - 1 ||
+		    c.nlabelled >= NELEM(c.labelled) - 1)
 			break;
 	}
 	common_source(&c, &src);
 	/* Single intent files are part of a set: the safety intents may be elsewhere. */
 	src.partial = intent_files > 0 && dirs == 0;
+	src.no_model = 1; /* the labelled files are checked; no model is needed for that */
 	kb = kb_load(&src, &d);
 	if (kb != NULL) {
 		memset(&lo_, 0, sizeof(lo_));
@@ -498,7 +562,7 @@ cmd_lint(int argc, char **argv)
 	rc = d.errors || (werror && d.warnings) ? 1 : 0;
 	diag_list_free(&d);
 	kb_free(kb);
-	config_free(&c.cfg);
+	common_free(&c);
 	return rc;
 }
 
@@ -526,18 +590,84 @@ on_test_example(void *arg, const struct lint_example *e)
 	free(msg);
 }
 
+/* Appends "opt value" to argv (n entries, NULL-terminated). */
+static void
+argv_add(char ***argv, size_t *n, const char *opt, const char *value)
+{
+	*argv = xreallocarray(*argv, *n + 3, sizeof(**argv));
+	(*argv)[(*n)++] = xstrdup(opt);
+	if (value != NULL)
+		(*argv)[(*n)++] = xstrdup(value);
+	(*argv)[*n] = NULL;
+}
+
+/*
+ * `faqbot test --cv K`: the cross-validated figures of the learned layer,
+ * which the trainer computes (it has liblinear; see trainer.h). Runs it on
+ * the same files and thresholds; returns only when it cannot.
+ */
+static int
+test_cv(struct common *c, int k, int sweep, int verbose)
+{
+	struct kb_source src;
+	struct match_opts mo;
+	const char *names[16];
+	char **argv = NULL, num[32], *path = trainer_path();
+	size_t n = 0, i;
+
+	common_source(c, &src);
+	bot_match_opts(&c->cfg, NULL, &mo, names, NELEM(names));
+	argv_add(&argv, &n, path, NULL);
+	for (i = 0; i < src.nintent; i++)
+		argv_add(&argv, &n, "--intents", src.intent_paths[i]);
+	for (i = 0; i < src.nresponse; i++)
+		argv_add(&argv, &n, "--responses", src.response_paths[i]);
+	for (i = 0; i < src.nlabelled; i++)
+		argv_add(&argv, &n, "--labelled", src.labelled_paths[i]);
+	for (i = 0; src.bot_names[i]; i++)
+		argv_add(&argv, &n, "--name", src.bot_names[i]);
+	if (k < 0)
+		argv_add(&argv, &n, "--cv", "files");
+	else {
+		snprintf(num, sizeof(num), "%d", k);
+		argv_add(&argv, &n, "--cv", num);
+	}
+	snprintf(num, sizeof(num), "%.17g", mo.model_answer);
+	argv_add(&argv, &n, "--answer", num);
+	snprintf(num, sizeof(num), "%.17g", mo.model_alert);
+	argv_add(&argv, &n, "--alert", num);
+	snprintf(num, sizeof(num), "%.17g", mo.model_flag);
+	argv_add(&argv, &n, "--flag", num);
+	if (sweep)
+		argv_add(&argv, &n, "--sweep", NULL);
+	if (verbose)
+		argv_add(&argv, &n, "--verbose", NULL);
+	fflush(stdout);
+	execv(path, argv);
+	fprintf(stderr, "faqbot test: cannot run the trainer %s: %s\n", path, strerror(errno));
+	for (i = 0; i < n; i++)
+		free(argv[i]);
+	free(argv);
+	free(path);
+	return 1;
+}
+
 static int
 cmd_test(int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    COMMON_LONGOPTS, {"verbose", no_argument, NULL, 'v'}, {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {COMMON_LONGOPTS,
+	                                   {"verbose", no_argument, NULL, 'v'},
+	                                   {"cv", required_argument, NULL, OPT_CV},
+	                                   {"sweep", no_argument, NULL, OPT_SWEEP},
+	                                   {NULL, 0, NULL, 0}};
 	struct common c = {.drafts = -1};
 	struct test_state st = {0};
 	struct match_opts mo;
 	struct kb *kb;
 	const char *names[16];
 	size_t failed, passed;
-	int ch;
+	int ch, cv = 0, sweep = 0, rc;
+	char *end;
 
 	while ((ch = getopt_long(argc, argv, "c:vh", lo, NULL)) != -1) {
 		if (common_opt(&c, ch))
@@ -546,16 +676,50 @@ cmd_test(int argc, char **argv)
 			st.verbose = 1;
 			continue;
 		}
+		if (ch == OPT_CV) {
+			if (strcmp(optarg, "files") == 0) {
+				cv = -1;
+				continue;
+			}
+			cv = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || cv < 2 || cv > 20) {
+				fprintf(stderr, "faqbot test: --cv takes a number of folds, 2 to 20, or "
+				                "\"files\"\n");
+				return 2;
+			}
+			continue;
+		}
+		if (ch == OPT_SWEEP) {
+			sweep = 1;
+			continue;
+		}
 		usage_cmd(
 		    "test", "[options]",
 		    "Runs every example (must reach its intent) and counter-example (must not),\n"
 		    "prints each failure with its place, and a closing line \"N passed, N "
 		    "failed\".\n"
-		    "Exit status 1 when any failed.",
-		    "  -v, --verbose        print the examples that pass too\n", 1);
+		    "The rules alone answer: the model learns from these examples.\n"
+		    "Exit status 1 when any failed.\n\n"
+		    "With --cv K: K-fold cross-validation of the learned layer over the labelled\n"
+		    "messages instead: accuracy, false answers, safety recall, answered and\n"
+		    "coverage, alarm and flag rates, for the rules only, the model only, and both.",
+		    "  -v, --verbose        print the examples that pass too (with --cv:\n"
+		    "                       every labelled message answered otherwise)\n"
+		    "      --cv K           cross-validate the model with K folds (2 to 20), or\n"
+		    "                       with \"files\": one fold per labelled file, each\n"
+		    "                       answered by a model that never saw it\n"
+		    "      --sweep          with --cv: also how the figures move with each\n"
+		    "                       threshold, to choose them\n",
+		    1);
 		return ch == 'h' ? 0 : 2;
 	}
 	common_config(&c);
+	if (cv) {
+		rc = test_cv(&c, cv, sweep, st.verbose);
+		common_free(&c);
+		return rc;
+	}
+	c.cfg.model = 0;
 	kb = common_kb(&c);
 	bot_match_opts(&c.cfg, NULL, &mo, names, NELEM(names));
 	failed = lint_examples(kb, &mo, on_test_example, &st, &passed);
@@ -747,6 +911,12 @@ cmd_unanswered(int argc, char **argv)
 	return unanswered_main(argc, argv);
 }
 
+static int
+cmd_taught(int argc, char **argv)
+{
+	return teach_main(argc, argv);
+}
+
 /* --- dispatch ------------------------------------------------------------- */
 
 static const struct {
@@ -761,6 +931,7 @@ static const struct {
     {"chat", cmd_chat, "talk to the bot in the terminal"},
     {"run", cmd_run, "run the bot on Matrix and/or IRC"},
     {"unanswered", cmd_unanswered, "questions that got no answer, grouped"},
+    {"taught", cmd_taught, "what moderators taught the bot, as labelled TSV"},
 };
 
 static void

@@ -51,6 +51,9 @@ struct match_ctx {
 	struct buf capbuf;        /* capture names and values */
 	unsigned limit_hits;      /* this message */
 	const struct kb *kb;      /* during a scan */
+	/* the learned layer */
+	uint32_t *feat;            /* the message's features (LEARN_MAX_FEATURES) */
+	struct learn_scratch lsc;  /* scores */
 };
 
 struct match_ctx *
@@ -85,6 +88,8 @@ match_ctx_free(struct match_ctx *ctx)
 	free(ctx->tseen);
 	free(ctx->cands);
 	buf_free(&ctx->capbuf);
+	free(ctx->feat);
+	learn_scratch_free(&ctx->lsc);
 	free(ctx);
 }
 
@@ -96,6 +101,9 @@ match_opts_default(struct match_opts *o)
 	o->margin = 0.15;
 	o->match_limit = 100000;
 	o->depth_limit = 1000;
+	o->model_answer = MATCH_MODEL_ANSWER;
+	o->model_alert = MATCH_MODEL_ALERT;
+	o->model_flag = MATCH_MODEL_FLAG;
 }
 
 size_t
@@ -233,6 +241,27 @@ enabled(const struct match_opts *opt, const struct intent *in)
 	return 0;
 }
 
+/*
+ * Whether in may answer this message, whatever its score: 0, or the
+ * reason it may not (see struct istate's gate).
+ */
+static int
+gate_of(const struct match_ctx *ctx, const struct match_opts *opt, const struct intent *in)
+{
+	if (in->needs_question) {
+		if (!(ctx->norm.flags & TEXT_QUESTION))
+			return 2;
+		if ((ctx->norm.flags & TEXT_TO_MEMBER) && !(ctx->norm.flags & TEXT_TO_BOT))
+			return 3;
+	}
+	if (!enabled(opt, in))
+		return 4;
+	/* Chatter between members cannot silence a message put to the bot. */
+	if (in->silent && (ctx->norm.flags & TEXT_TO_BOT))
+		return 5;
+	return 0;
+}
+
 static int
 cand_cmp(const void *a, const void *b)
 {
@@ -332,6 +361,10 @@ explain_intent(const struct kb *kb, const struct match_ctx *ctx, uint32_t idx,
 	}
 	(void)opt;
 }
+
+static void match_near(struct match_ctx *ctx, const struct kb *kb, const struct match_opts *opt,
+                       struct match_result *res, struct buf *explain);
+static const struct intent *class_intent(const struct kb *kb, uint32_t c);
 
 void
 match_run(struct match_ctx *ctx, const struct kb *kb, const struct match_opts *opt, const char *msg,
@@ -453,26 +486,8 @@ match_run(struct match_ctx *ctx, const struct kb *kb, const struct match_opts *o
 			s->gate = 1;
 			continue;
 		}
-		if (in->needs_question) {
-			if (!(ctx->norm.flags & TEXT_QUESTION)) {
-				s->gate = 2;
-				continue;
-			}
-			if ((ctx->norm.flags & TEXT_TO_MEMBER) &&
-			    !(ctx->norm.flags & TEXT_TO_BOT)) {
-				s->gate = 3;
-				continue;
-			}
-		}
-		if (!enabled(opt, in)) {
-			s->gate = 4;
+		if ((s->gate = (uint8_t)gate_of(ctx, opt, in)) != 0)
 			continue;
-		}
-		/* Chatter between members cannot silence a message put to the bot. */
-		if (in->silent && (ctx->norm.flags & TEXT_TO_BOT)) {
-			s->gate = 5;
-			continue;
-		}
 		ctx->cands[ncand].intent = in;
 		ctx->cands[ncand].score = score;
 		ncand++;
@@ -537,5 +552,153 @@ match_run(struct match_ctx *ctx, const struct kb *kb, const struct match_opts *o
 		else
 			buf_printf(explain, "result: no answer (threshold %.2f)\n", opt->threshold);
 	}
+	res->by = MATCH_BY_RULES;
+	res->p_safety = -1;
+	if (!opt->no_model && kb->model != NULL)
+		match_model(ctx, kb, kb->model, opt, res, explain);
+	if (opt->near != NULL && learn_near_count(opt->near) > 0)
+		match_near(ctx, kb, opt, res, explain);
 	ctx->kb = NULL;
+}
+
+/*
+ * A message close to one a moderator taught as an emergency or a crisis
+ * gets that answer at once, unless it already has a safety answer.
+ */
+static void
+match_near(struct match_ctx *ctx, const struct kb *kb, const struct match_opts *opt,
+           struct match_result *res, struct buf *explain)
+{
+	const struct intent *in;
+	size_t nf;
+	double sim;
+	int c;
+
+	if (res->intent != NULL && strncmp(res->intent->id, "safety.", 7) == 0)
+		return;
+	if (ctx->feat == NULL)
+		ctx->feat = xcalloc(LEARN_MAX_FEATURES, sizeof(*ctx->feat));
+	nf = learn_features(opt->no_model ? NULL : kb->model, &ctx->norm, opt->bot_names, ctx->feat,
+	                    NULL, NULL, NULL);
+	c = learn_near_match(opt->near, opt->no_model ? NULL : kb->model, kb->lx, opt->bot_names,
+	                     ctx->feat, nf, &sim);
+	if (explain != NULL)
+		buf_printf(explain, "taught: closest to a message moderators taught as safety: %.2f "
+		                    "(from %.2f it answers)\n",
+		           sim, LEARN_NEAR_SIMILAR);
+	if (c < 0 || (in = class_intent(kb, (uint32_t)c)) == NULL)
+		return;
+	res->intent = in;
+	res->by = MATCH_BY_TAUGHT;
+	res->score = sim;
+	res->ambiguous = 0;
+	res->silenced_by = NULL;
+	res->flag = 0;
+	res->ncap = 0;
+	if (explain != NULL)
+		buf_printf(explain, "result: %s, close to a message moderators taught\n", in->id);
+}
+
+/* The intent of model class c, or NULL (no answer, the safety binary). */
+static const struct intent *
+class_intent(const struct kb *kb, uint32_t c)
+{
+	int i = c < kb->nclass ? kb->class_intent[c] : -1;
+
+	return i >= 0 ? &kb->in[i] : NULL;
+}
+
+void
+match_model(struct match_ctx *ctx, const struct kb *kb, const struct learn_model *m,
+            const struct match_opts *opt, struct match_result *res, struct buf *explain)
+{
+	struct learn_pred pred;
+	const struct intent *in;
+	size_t k;
+	double ps;
+	int rule_safety = res->intent != NULL && strncmp(res->intent->id, "safety.", 7) == 0;
+
+	/* A message without a word ("??", emoji) says nothing the model could read. */
+	for (k = 0; k < ctx->norm.ntok; k++)
+		if (ctx->norm.tok[k].flags & TOK_HAS_ALPHA)
+			break;
+	if (k == ctx->norm.ntok) {
+		res->p_safety = 0;
+		res->nmodel_top = 0;
+		if (explain != NULL)
+			buf_puts(explain, "model: not consulted (the message has no words)\n");
+		return;
+	}
+	if (ctx->feat == NULL)
+		ctx->feat = xcalloc(LEARN_MAX_FEATURES, sizeof(*ctx->feat));
+	/* Every class only when the model may answer, or to explain. */
+	learn_read(m, &ctx->norm, opt->bot_names,
+	           explain != NULL || (res->intent == NULL && res->silenced_by == NULL), &ctx->lsc,
+	           ctx->feat, &pred);
+	res->p_safety = ps = pred.p_safety;
+	res->nmodel_top = 0;
+	for (k = 0; k < pred.ntop && k < MATCH_MODEL_TOP; k++) {
+		res->model_top[k].intent = class_intent(kb, pred.top[k]);
+		res->model_top[k].p = pred.ptop[k];
+		res->nmodel_top++;
+	}
+	if (!rule_safety && ps >= opt->model_alert) {
+		/* Which answer: the likelier of the two safety classes. */
+		uint32_t c = pred.p_emergency >= pred.p_crisis ? LEARN_C_EMERGENCY : LEARN_C_CRISIS;
+
+		if ((in = class_intent(kb, c)) != NULL) {
+			res->intent = in;
+			res->by = MATCH_BY_MODEL;
+			res->score = ps;
+			res->ambiguous = 0;
+			res->silenced_by = NULL;
+			res->ncap = 0;
+		} else {
+			res->flag = 1;
+		}
+	} else if (!rule_safety && ps >= opt->model_flag) {
+		res->flag = 1;
+	} else if (res->intent == NULL && res->silenced_by == NULL && res->nmodel_top > 0 &&
+	           (in = res->model_top[0].intent) != NULL && res->model_top[0].p >= opt->model_answer &&
+	           gate_of(ctx, opt, in) == 0) {
+		/* The model's best guess, when it is an intent and likely enough. */
+		res->intent = in;
+		res->by = MATCH_BY_MODEL;
+		res->score = res->model_top[0].p;
+	}
+	if (explain != NULL) {
+		uint32_t safe = pred.p_emergency >= pred.p_crisis ? LEARN_C_EMERGENCY : LEARN_C_CRISIS;
+
+		buf_printf(explain,
+		           "model: P(emergency or crisis) %.2f (safety answer from %.2f, moderators "
+		           "alerted from %.2f); on their own, emergency %.2f, crisis %.2f\n",
+		           ps, opt->model_alert, opt->model_flag, pred.p_emergency, pred.p_crisis);
+		if (ps >= opt->model_flag) {
+			buf_printf(explain, "weighed most for %s: ", learn_class_id(m, safe));
+			learn_explain(m, &ctx->norm, opt->bot_names, safe, 8, explain);
+			buf_putc(explain, '\n');
+		}
+		buf_puts(explain, "model's best, if it is not a safety message:");
+		for (k = 0; k < res->nmodel_top; k++)
+			buf_printf(explain, "%s %s %.2f", k ? "," : "",
+			           res->model_top[k].intent ? res->model_top[k].intent->id
+			                                    : "(no answer)",
+			           res->model_top[k].p);
+		buf_putc(explain, '\n');
+		if (res->nmodel_top > 0) {
+			uint32_t top = res->model_top[0].intent
+			                   ? kb->intent_class[res->model_top[0].intent - kb->in]
+			                   : LEARN_C_NULL;
+
+			buf_printf(explain, "weighed most for %s: ", learn_class_id(m, top));
+			learn_explain(m, &ctx->norm, opt->bot_names, top, 8, explain);
+			buf_putc(explain, '\n');
+		}
+		if (res->by == MATCH_BY_MODEL)
+			buf_printf(explain, "result: %s, by the model (%.2f)\n", res->intent->id,
+			           res->score);
+		else if (res->flag)
+			buf_puts(explain, "result: the moderators would get a silent alert "
+			                  "(possible emergency or crisis)\n");
+	}
 }

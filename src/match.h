@@ -25,10 +25,17 @@
 #include <stdint.h>
 
 #include "kb.h"
+#include "learn.h"
 #include "text.h"
 #include "util.h"
 
 #define MATCH_MAX_ALT      4 /* alternatives reported */
+#define MATCH_MODEL_TOP    3 /* the model's best classes reported */
+/* The learned layer's default thresholds (see docs/intents.md for how they
+ * were chosen). */
+#define MATCH_MODEL_ANSWER 0.5
+#define MATCH_MODEL_ALERT  0.6
+#define MATCH_MODEL_FLAG   0.25
 #define MATCH_MAX_CAPTURES 8 /* named captures kept for rendering */
 
 struct match_opts {
@@ -40,6 +47,28 @@ struct match_opts {
 	const char *const *enabled;   /* intent ids or "prefix.*" allowed (NULL: all);
 	                               * safety.* is always allowed */
 	size_t nenabled;
+	/* the learned layer (learn.h), when the kb has a model */
+	int no_model;        /* rules only */
+	double model_answer; /* no rule answered: the model's best intent answers from this
+	                      * probability */
+	double model_alert;  /* P(emergency or crisis) from which the model gives the safety
+	                      * answer, whatever the rules said */
+	double model_flag;   /* ... from which, below model_alert, the moderators get a
+	                      * silent alert */
+	struct learn_near *near; /* messages taught as safety, in effect at once (or NULL) */
+};
+
+/* Who chose the answer. */
+enum match_by {
+	MATCH_BY_RULES, /* a pattern or keywords (or nothing answered) */
+	MATCH_BY_MODEL, /* the learned layer */
+	MATCH_BY_TAUGHT, /* close to a message a moderator taught as safety */
+};
+
+/* A class of the model with its probability (intent NULL: no answer). */
+struct match_prob {
+	const struct intent *intent;
+	double p;
 };
 
 struct match_cand {
@@ -59,6 +88,12 @@ struct match_result {
 	const char *cap_value[MATCH_MAX_CAPTURES]; /* (valid until the next match) */
 	size_t ncap;
 	unsigned limit_hits; /* pattern runs stopped by the match limit */
+	/* the learned layer */
+	int by;          /* enum match_by: who chose intent */
+	int flag;        /* possible emergency or crisis: alert the moderators silently */
+	double p_safety; /* the model's P(emergency or crisis), or -1 without a model */
+	struct match_prob model_top[MATCH_MODEL_TOP]; /* its best classes, when computed */
+	size_t nmodel_top;
 };
 
 struct match_ctx;
@@ -77,6 +112,17 @@ void match_opts_default(struct match_opts *o);
  */
 void match_run(struct match_ctx *ctx, const struct kb *kb, const struct match_opts *opt,
                const char *msg, size_t len, struct match_result *res, struct buf *explain);
+
+/*
+ * Applies model m (trained for kb's classes: kb->model, or another trained
+ * with kb_train) to the message last matched with ctx, after the rules:
+ * the safety classes always; when no rule answered and no silent intent
+ * won, every class. Updates res as match_run does with kb's own model (so
+ * that match_run with opt->no_model, then this, is match_run with m).
+ * When explain is not NULL, appends the model's account to it.
+ */
+void match_model(struct match_ctx *ctx, const struct kb *kb, const struct learn_model *m,
+                 const struct match_opts *opt, struct match_result *res, struct buf *explain);
 
 /* The normalised text of the last message matched with ctx. */
 const char *match_normalised(const struct match_ctx *ctx);

@@ -40,6 +40,9 @@ struct stats_intent {
 	uint64_t answers;  /* answers sent */
 	uint64_t pointers; /* cooldown pointers sent instead */
 	uint64_t alerts;   /* safety alerts raised */
+	uint64_t model;    /* answers chosen by the learned layer (counted in answers too) */
+	uint64_t helpful;   /* 👍 reactions to its answers */
+	uint64_t unhelpful; /* 👎 reactions */
 };
 
 /* Counters for one transport. */
@@ -64,6 +67,7 @@ struct stats {
 	uint64_t alerts_undelivered;       /* safety alerts with no moderator room to go to */
 	int modroom;                       /* in the moderator room: 1, 0, -1 none or not known */
 	int64_t modroom_lost_at;           /* when it was lost (wall clock, s), or 0 */
+	uint64_t flags;                    /* silent alerts: the model suspected a safety message */
 	uint64_t bucket[NBUCKETS];         /* latency observations per bucket (not cumulative) */
 	double latency_sum;                /* seconds, summed */
 	uint64_t latency_count;            /* observations */
@@ -199,6 +203,34 @@ stats_safety_alert(struct stats *s, const char *intent)
 }
 
 void
+stats_model_answer(struct stats *s, const char *intent)
+{
+	struct stats_intent *in = intent_get(s, intent);
+
+	if (in != NULL)
+		in->model++;
+}
+
+void
+stats_feedback(struct stats *s, const char *intent, int helpful)
+{
+	struct stats_intent *in = intent_get(s, intent);
+
+	if (in == NULL)
+		return;
+	if (helpful)
+		in->helpful++;
+	else
+		in->unhelpful++;
+}
+
+void
+stats_safety_flag(struct stats *s)
+{
+	s->flags++;
+}
+
+void
 stats_sync_error(struct stats *s, const char *transport)
 {
 	struct stats_transport *t = transport_get(s, transport);
@@ -318,6 +350,9 @@ enum intent_field {
 	FIELD_ANSWERS,
 	FIELD_POINTERS,
 	FIELD_ALERTS,
+	FIELD_MODEL,
+	FIELD_HELPFUL,
+	FIELD_UNHELPFUL,
 };
 
 static uint64_t
@@ -330,6 +365,12 @@ intent_field(const struct stats_intent *in, enum intent_field f)
 		return in->pointers;
 	case FIELD_ALERTS:
 		return in->alerts;
+	case FIELD_MODEL:
+		return in->model;
+	case FIELD_HELPFUL:
+		return in->helpful;
+	case FIELD_UNHELPFUL:
+		return in->unhelpful;
 	}
 	return 0;
 }
@@ -376,6 +417,21 @@ stats_prometheus(const struct stats *s, struct buf *out)
 	buf_printf(out, "faqbot_unanswered_total %" PRIu64 "\n", s->unanswered);
 	put_intent_family(out, iv, s->nintent, "faqbot_safety_alerts_total",
 	                  "Safety alerts raised to the moderators, by intent.", FIELD_ALERTS);
+	put_intent_family(out, iv, s->nintent, "faqbot_model_answers_total",
+	                  "Answers chosen by the learned layer (no rule answered, or a safety "
+	                  "message no rule caught), by intent; counted in faqbot_answers_total "
+	                  "too.",
+	                  FIELD_MODEL);
+	put_intent_family(out, iv, s->nintent, "faqbot_helpful_total",
+	                  "Thumbs-up reactions to the bot's answers, by intent.", FIELD_HELPFUL);
+	put_intent_family(out, iv, s->nintent, "faqbot_unhelpful_total",
+	                  "Thumbs-down reactions to the bot's answers, by intent (the question goes "
+	                  "to the unanswered log).",
+	                  FIELD_UNHELPFUL);
+	put_header(out, "faqbot_safety_flags_total", "counter",
+	           "Silent alerts to the moderators: the model found a possible emergency or "
+	           "crisis, not sure enough to answer.");
+	buf_printf(out, "faqbot_safety_flags_total %" PRIu64 "\n", s->flags);
 	free(iv);
 
 	tv = xcalloc(s->ntransport + 1, sizeof(*tv));
@@ -451,13 +507,20 @@ void
 stats_summary(const struct stats *s, struct buf *out)
 {
 	const struct stats_intent **v = sorted_intents(s);
-	uint64_t answers = 0, pointers = 0, alerts = 0;
+	uint64_t answers = 0, pointers = 0, alerts = 0, model = 0, up = 0, down = 0;
+	const struct stats_intent *worst = NULL;
 	size_t i, shown = 0;
 
 	for (i = 0; i < s->nintent; i++) {
 		answers += s->intent[i].answers;
 		pointers += s->intent[i].pointers;
 		alerts += s->intent[i].alerts;
+		model += s->intent[i].model;
+		up += s->intent[i].helpful;
+		down += s->intent[i].unhelpful;
+		if (s->intent[i].unhelpful > 0 &&
+		    (worst == NULL || s->intent[i].unhelpful > worst->unhelpful))
+			worst = &s->intent[i];
 	}
 	qsort(v, s->nintent, sizeof(*v), cmp_by_answers);
 	buf_printf(out, "- Answers: %" PRIu64, answers);
@@ -475,7 +538,20 @@ stats_summary(const struct stats *s, struct buf *out)
 	if (shown == 0)
 		buf_puts(out, "none yet");
 	buf_printf(out, "\n- Unanswered: %" PRIu64 "\n", s->unanswered);
+	if (model > 0)
+		buf_printf(out, "- Answers chosen by the learned model: %" PRIu64 "\n", model);
+	if (up + down > 0) {
+		buf_printf(out, "- Reactions to answers: %" PRIu64 " helpful, %" PRIu64 " unhelpful",
+		           up, down);
+		if (worst != NULL) {
+			buf_puts(out, " (most unhelpful: ");
+			put_code(out, worst->id);
+			buf_printf(out, " %" PRIu64 ")", worst->unhelpful);
+		}
+		buf_putc(out, '\n');
+	}
 	buf_printf(out, "- Safety alerts: %" PRIu64 "\n", alerts);
+	buf_printf(out, "- Silent alerts (possible emergency or crisis): %" PRIu64 "\n", s->flags);
 	buf_printf(out, "- \"Did you mean\" questions: %" PRIu64 "\n", s->choices);
 	buf_printf(out, "- Withheld by flood limits: %" PRIu64 "\n", s->limited);
 	if (s->safety_repeats > 0)
@@ -535,6 +611,9 @@ stats_save(const struct stats *s, const char *path)
 	add_intent_object(root, "answers", s, FIELD_ANSWERS);
 	add_intent_object(root, "pointers", s, FIELD_POINTERS);
 	add_intent_object(root, "safety_alerts", s, FIELD_ALERTS);
+	add_intent_object(root, "model_answers", s, FIELD_MODEL);
+	add_intent_object(root, "helpful", s, FIELD_HELPFUL);
+	add_intent_object(root, "unhelpful", s, FIELD_UNHELPFUL);
 	o = cJSON_AddObjectToObject(root, "sync_errors");
 	for (i = 0; i < s->ntransport; i++)
 		cJSON_AddNumberToObject(o, s->transport[i].name,
@@ -546,6 +625,7 @@ stats_save(const struct stats *s, const char *path)
 	cJSON_AddNumberToObject(root, "flood_limited", (double)s->limited);
 	cJSON_AddNumberToObject(root, "safety_repeats", (double)s->safety_repeats);
 	cJSON_AddNumberToObject(root, "alerts_undelivered", (double)s->alerts_undelivered);
+	cJSON_AddNumberToObject(root, "safety_flags", (double)s->flags);
 	o = cJSON_AddObjectToObject(root, "latency");
 	a = cJSON_AddArrayToObject(o, "buckets");
 	for (i = 0; i < NBUCKETS; i++)
@@ -609,6 +689,15 @@ load_intent_object(struct stats *s, const cJSON *root, const char *key, enum int
 		case FIELD_ALERTS:
 			in->alerts = c;
 			break;
+		case FIELD_MODEL:
+			in->model = c;
+			break;
+		case FIELD_HELPFUL:
+			in->helpful = c;
+			break;
+		case FIELD_UNHELPFUL:
+			in->unhelpful = c;
+			break;
 		}
 	}
 	return 0;
@@ -629,7 +718,10 @@ load_tree(struct stats *s, const cJSON *root)
 		return -1;
 	if (load_intent_object(s, root, "answers", FIELD_ANSWERS) == -1 ||
 	    load_intent_object(s, root, "pointers", FIELD_POINTERS) == -1 ||
-	    load_intent_object(s, root, "safety_alerts", FIELD_ALERTS) == -1)
+	    load_intent_object(s, root, "safety_alerts", FIELD_ALERTS) == -1 ||
+	    load_intent_object(s, root, "model_answers", FIELD_MODEL) == -1 ||
+	    load_intent_object(s, root, "helpful", FIELD_HELPFUL) == -1 ||
+	    load_intent_object(s, root, "unhelpful", FIELD_UNHELPFUL) == -1)
 		return -1;
 	if ((o = cJSON_GetObjectItemCaseSensitive(root, "sync_errors")) != NULL) {
 		if (!cJSON_IsObject(o))
@@ -649,7 +741,8 @@ load_tree(struct stats *s, const cJSON *root)
 	    get_count(root, "reloads_kept_old", &s->reloads_kept_old) == -1 ||
 	    get_count(root, "flood_limited", &s->limited) == -1 ||
 	    get_count(root, "safety_repeats", &s->safety_repeats) == -1 ||
-	    get_count(root, "alerts_undelivered", &s->alerts_undelivered) == -1)
+	    get_count(root, "alerts_undelivered", &s->alerts_undelivered) == -1 ||
+	    get_count(root, "safety_flags", &s->flags) == -1)
 		return -1;
 	if ((lat = cJSON_GetObjectItemCaseSensitive(root, "latency")) == NULL)
 		return 0;

@@ -24,6 +24,9 @@ void stats_pointer(struct stats *s, const char *intent);	/* a cooldown pointer i
 void stats_choice(struct stats *s);				/* a "did you mean" */
 void stats_unanswered(struct stats *s);				/* addressed, no answer */
 void stats_safety_alert(struct stats *s, const char *intent);	/* moderators alerted */
+void stats_model_answer(struct stats *s, const char *intent);	/* the answer was the model's */
+void stats_safety_flag(struct stats *s);			/* a silent alert */
+void stats_feedback(struct stats *s, const char *intent, int helpful); /* a 👍 (1) or 👎 (0) */
 void stats_sync_error(struct stats *s, const char *transport);	/* a failed poll or send */
 void stats_reload(struct stats *s, int ok);			/* a reload, good or kept old */
 void stats_limited(struct stats *s);				/* silenced by a flood limit */

@@ -1246,6 +1246,13 @@ int
 unanswered_append(const char *state_dir, const char *room, const char *sender, uint64_t salt,
                   const char *text, int64_t when)
 {
+	return unanswered_append_note(state_dir, room, sender, salt, text, when, NULL);
+}
+
+int
+unanswered_append_note(const char *state_dir, const char *room, const char *sender,
+                       uint64_t salt, const char *text, int64_t when, const char *note)
+{
 	struct buf q, rm, line;
 	struct tm tm;
 	struct stat st;
@@ -1277,6 +1284,8 @@ unanswered_append(const char *state_dir, const char *room, const char *sender, u
 	cJSON_AddStringToObject(o, "room", rm.data);
 	cJSON_AddStringToObject(o, "sender", hash);
 	cJSON_AddStringToObject(o, "question", red);
+	if (note != NULL)
+		cJSON_AddStringToObject(o, "note", note);
 	json = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	free(red);
@@ -1338,6 +1347,7 @@ struct entry {
 	uint64_t sender; /* the salted hash */
 	char *room;      /* the room (cleaned) */
 	char *question;  /* the question (cleaned, perhaps cut) */
+	char *note;      /* why it is here besides no answer ("marked unhelpful"), or NULL */
 };
 
 /* The newest entries of the log. */
@@ -1362,6 +1372,7 @@ entries_free(struct entries *es)
 	for (i = 0; i < es->n; i++) {
 		free(es->e[(es->start + i) % es->cap].room);
 		free(es->e[(es->start + i) % es->cap].question);
+		free(es->e[(es->start + i) % es->cap].note);
 	}
 	free(es->e);
 	memset(es, 0, sizeof(*es));
@@ -1404,7 +1415,7 @@ parse_time(const char *s)
 static int
 parse_entry(const char *line, size_t len, size_t qmax, struct entry *e)
 {
-	const cJSON *t, *rm, *snd, *q;
+	const cJSON *t, *rm, *snd, *q, *note;
 	cJSON *o = cJSON_ParseWithLength(line, len);
 	struct buf b;
 	char *end;
@@ -1430,6 +1441,12 @@ parse_entry(const char *line, size_t len, size_t qmax, struct entry *e)
 	e->question = buf_steal(&b);
 	clean_text(rm->valuestring, UNANSWERED_MAX_ROOM, &b);
 	e->room = buf_steal(&b);
+	e->note = NULL;
+	note = cJSON_GetObjectItemCaseSensitive(o, "note");
+	if (cJSON_IsString(note)) {
+		clean_text(note->valuestring, 64, &b);
+		e->note = buf_steal(&b);
+	}
 	cJSON_Delete(o);
 	return 0;
 bad:
@@ -1455,6 +1472,7 @@ entries_line(struct entries *es, const char *line, size_t len, int64_t since)
 		es->older++;
 		free(e.room);
 		free(e.question);
+		free(e.note);
 		return;
 	}
 	if (es->first == 0 || e.when < es->first)
@@ -1469,6 +1487,7 @@ entries_line(struct entries *es, const char *line, size_t len, int64_t since)
 	slot = &es->e[es->start];
 	free(slot->room);
 	free(slot->question);
+	free(slot->note);
 	*slot = e;
 	es->start = (es->start + 1) % es->cap;
 }
@@ -1588,15 +1607,38 @@ unanswered_recent(const char *state_dir, size_t n, struct buf *out)
 		const struct entry *e = entry_at(&es, i);
 		size_t k;
 
-		buf_puts(out, "- ");
+		buf_printf(out, "%zu. ", es.n - i);
 		put_time(out, e->when, 1);
 		buf_puts(out, ", `");
 		for (k = 0; e->room[k]; k++)
 			buf_putc(out, e->room[k] == '`' ? '\'' : e->room[k]);
 		buf_puts(out, "`: ");
 		put_md(out, e->question);
+		if (e->note != NULL) {
+			buf_puts(out, " (");
+			put_md(out, e->note);
+			buf_putc(out, ')');
+		}
 		buf_putc(out, '\n');
 	}
+	entries_free(&es);
+}
+
+void
+unanswered_last(const char *state_dir, size_t n, char ***texts, size_t *count)
+{
+	struct entries es;
+	size_t i;
+
+	*texts = NULL;
+	*count = 0;
+	if (n > UNANSWERED_KEEP)
+		n = UNANSWERED_KEEP;
+	if (n == 0 || entries_read(state_dir, n, UNANSWERED_MAX_QUESTION, 0, &es) == -1)
+		return;
+	*texts = xcalloc(es.n ? es.n : 1, sizeof(**texts));
+	for (i = es.n; i-- > 0;)
+		(*texts)[(*count)++] = xstrdup(entry_at(&es, i)->question);
 	entries_free(&es);
 }
 
@@ -2255,8 +2297,12 @@ unanswered_main(int argc, char **argv)
 	} else {
 		const char *ip[1] = {cfg.intents_dir}, *rsp[1] = {cfg.responses_dir};
 		/* Only its lexicon is used here: a set without safety intents will do. */
-		struct kb_source src = {ip, cfg.intents_dir[0] ? 1 : 0, rsp,
-		                        cfg.responses_dir[0] ? 1 : 0, 1};
+		struct kb_source src = {.intent_paths = ip,
+		                        .nintent = cfg.intents_dir[0] ? 1 : 0,
+		                        .response_paths = rsp,
+		                        .nresponse = cfg.responses_dir[0] ? 1 : 0,
+		                        .partial = 1,
+		                        .no_model = 1};
 
 		diag_list_init(&d);
 		if ((kb = kb_load(&src, &d)) == NULL) {

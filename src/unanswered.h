@@ -41,8 +41,19 @@ char *unanswered_redact(const char *text);
 int unanswered_append(const char *state_dir, const char *room, const char *sender,
     uint64_t salt, const char *text, int64_t when);
 
-/* Appends the last n entries, newest first, as Markdown lines. */
+/* The same, with a note saying why it is there besides no answer ("marked unhelpful"). */
+int unanswered_append_note(const char *state_dir, const char *room, const char *sender,
+    uint64_t salt, const char *text, int64_t when, const char *note);
+
+/* Appends the last n entries, newest first, as a numbered Markdown list. */
 void unanswered_recent(const char *state_dir, size_t n, struct buf *out);
+
+/*
+ * The questions of the last n entries, newest first, as unanswered_recent
+ * numbers them (from 1): *count strings in a new array (caller frees each
+ * and the array; NULL and 0 when there are none).
+ */
+void unanswered_last(const char *state_dir, size_t n, char ***texts, size_t *count);
 
 /*
  * Appends a report: similar questions grouped (normalised through kb's

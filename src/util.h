@@ -70,6 +70,12 @@ uint64_t now_ms(void);
 /* Wall clock, seconds since the epoch. */
 int64_t now_wall(void);
 
+/*
+ * Levenshtein distance between two short strings, for "did you mean";
+ * strings of 63 bytes or more are "far" (99).
+ */
+size_t util_edit_distance(const char *a, const char *b);
+
 /* 64-bit FNV-1a hash. */
 uint64_t hash_bytes(const void *p, size_t n);
 

@@ -1245,7 +1245,7 @@ filter_json(void)
 	    "\"state\":{\"types\":[\"m.room.member\",\"m.room.power_levels\"],"
 	    "\"lazy_load_members\":true},"
 	    "\"timeline\":{\"types\":[\"m.room.message\",\"m.room.encrypted\",\"m.room.member\","
-	    "\"m.room.power_levels\",\"m.room.redaction\"],\"limit\":50}}}");
+	    "\"m.room.power_levels\",\"m.room.redaction\",\"m.reaction\"],\"limit\":50}}}");
 }
 
 static void
@@ -1664,6 +1664,22 @@ text_of(cJSON *content)
 	return body->valuestring;
 }
 
+/* A reaction (m.annotation): a 👍 or 👎 to one of the bot's answers is feedback. */
+static void
+handle_reaction(struct mx *m, struct mx_room *room, const char *sender, const cJSON *content)
+{
+	const cJSON *rel = cJSON_GetObjectItemCaseSensitive(content, "m.relates_to");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(rel, "rel_type");
+	const cJSON *target = cJSON_GetObjectItemCaseSensitive(rel, "event_id");
+	const cJSON *key = cJSON_GetObjectItemCaseSensitive(rel, "key");
+
+	if (!cJSON_IsString(type) || strcmp(type->valuestring, "m.annotation") != 0 ||
+	    !cJSON_IsString(target) || !cJSON_IsString(key) || strlen(key->valuestring) > 64 ||
+	    strlist_has(&m->cfg->mx_ignored_users, sender))
+		return;
+	bot_on_reaction(m->bot, &m->tp, room->id, sender, target->valuestring, key->valuestring);
+}
+
 static void
 handle_message(struct mx *m, struct mx_room *room, cJSON *e, uint64_t received)
 {
@@ -1697,6 +1713,10 @@ handle_message(struct mx *m, struct mx_room *room, cJSON *e, uint64_t received)
 	}
 	if (strcmp(type->valuestring, "m.room.encrypted") == 0) {
 		encrypted_seen(m, room);
+		return;
+	}
+	if (strcmp(type->valuestring, "m.reaction") == 0) {
+		handle_reaction(m, room, sender->valuestring, content);
 		return;
 	}
 	if (strcmp(type->valuestring, "m.room.message") != 0 || !cJSON_IsObject(content))

@@ -7,8 +7,11 @@
  * the Aho-Corasick scan, the rest) and peak RSS. Figures only; it never
  * fails on a timing.
  *
- * Usage: bench_classify [-I] [-m MESSAGES] [-n COUNT] [-p PASSES] [DIR]
- *   DIR        intents (*.json) and responses (*.md); none: the embedded set
+ * Usage: bench_classify [-I] [-M] [-m MESSAGES] [-n COUNT] [-p PASSES] [DIR]
+ *   DIR        intents (*.json) and responses (*.md), and the labelled
+ *              messages of a directory "labelled" beside it, if any; none:
+ *              the embedded set
+ *   -M         no learned layer: the rules alone
  *   -m FILE    one message a line (default: the examples of the set)
  *   -n COUNT   use at most COUNT messages
  *   -p PASSES  timed passes over the messages (default 1), after a warm-up
@@ -31,6 +34,7 @@
 #include "intent.h"
 #include "diag.h"
 #include "kb.h"
+#include "learn.h"
 #include "match.h"
 #include "text.h"
 
@@ -171,14 +175,15 @@ drop_jit(struct kb *kb)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: bench_classify [-I] [-m MESSAGES] [-n COUNT] [-p PASSES] [DIR]\n");
+	fprintf(stderr,
+	        "usage: bench_classify [-I] [-M] [-m MESSAGES] [-n COUNT] [-p PASSES] [DIR]\n");
 	exit(2);
 }
 
 /* Prints the set: its sizes and what loading it cost. */
 static void
-print_set(const struct kb *kb, const char *dir, int interp, double load_ms, double rss_start,
-          double rss_load, double rss_kb)
+print_set(const struct kb *kb, const char *dir, int interp, double load_ms, double model_ms,
+          double rss_start, double rss_load, double rss_kb)
 {
 	size_t npat, nalways, nlit, nterm, code_bytes, jit_bytes;
 
@@ -195,6 +200,18 @@ print_set(const struct kb *kb, const char *dir, int interp, double load_ms, doub
 	printf("automaton      %zu nodes, %.1f KiB\n", acm_nodes(kb->ac),
 	       (double)acm_memory(kb->ac) / 1024.0);
 	printf("load           %.1f ms\n", load_ms);
+	if (kb->model != NULL) {
+		struct learn_info li;
+
+		learn_model_info(kb->model, &li);
+		printf("model          %zu classes, %zu messages, %zu features, %zu weights, "
+		       "%.2f MB, trained in %.0f ms (by faqbot-train); %.0f ms to get it "
+		       "(trained or cached)\n",
+		       learn_nclass(kb->model), li.rows, li.features, li.weights,
+		       (double)li.bytes / 1e6, li.seconds * 1e3, model_ms);
+	} else {
+		printf("model          none\n");
+	}
 	printf("rss_start      %.2f MB\n", rss_start);
 	printf("rss_load       %.2f MB peak, %.2f MB after\n", rss_load, rss_kb);
 	print_heap("load");
@@ -219,11 +236,15 @@ run(const struct kb *kb, const struct bench_msgs *m, long passes)
 	          cand_total = 0, cand_max = 0, nlat = m->n * (size_t)passes;
 	uint64_t t0, t1, sum = 0;
 	uint64_t *lat = xcalloc(nlat, sizeof(*lat));
+	uint64_t *lat_rules = xcalloc(nlat, sizeof(*lat_rules));
+	struct match_opts rules_only;
 	uint64_t *lat_norm = xcalloc(m->n, sizeof(*lat_norm));
 	uint64_t *lat_scan = xcalloc(m->n, sizeof(*lat_scan));
 	long p;
 
 	match_opts_default(&opt);
+	rules_only = opt;
+	rules_only.no_model = 1;
 	/* Warm-up: caches, the JIT's code pages, the context's buffers. */
 	for (i = 0; i < m->n; i++) {
 		match_run(ctx, kb, &opt, m->msg[i], m->len[i], &res, NULL);
@@ -237,9 +258,17 @@ run(const struct kb *kb, const struct bench_msgs *m, long passes)
 	}
 	t1 = bench_ns();
 	printf("throughput     %.0f msg/s\n", (double)m->n / ((double)(t1 - t0) / 1e9));
-	/* Latency, message by message. */
+	/*
+	 * Latency, message by message: as the bot runs (with the learned layer
+	 * when the set has one) and, right after, the rules alone on the same
+	 * message, so that both see the same machine load.
+	 */
 	for (p = 0; p < passes; p++) {
 		for (i = 0; i < m->n; i++) {
+			t0 = bench_ns();
+			match_run(ctx, kb, &rules_only, m->msg[i], m->len[i], &res, NULL);
+			t1 = bench_ns();
+			lat_rules[(size_t)p * m->n + i] = t1 - t0;
 			t0 = bench_ns();
 			match_run(ctx, kb, &opt, m->msg[i], m->len[i], &res, NULL);
 			t1 = bench_ns();
@@ -289,6 +318,13 @@ run(const struct kb *kb, const struct bench_msgs *m, long passes)
 	printf("candidates     %.2f patterns per message (max %zu), + %zu always\n",
 	       (double)cand_total / (double)m->n, cand_max, kb->nalways);
 	bench_print_latency(lat, nlat);
+	if (kb->model != NULL) {
+		qsort(lat_rules, nlat, sizeof(*lat_rules), bench_cmp_u64);
+		printf("rules_only     %.2f us median, %.2f us p99; with the model %.2fx the median\n",
+		       (double)bench_pct(lat_rules, nlat, 50) / 1e3,
+		       (double)bench_pct(lat_rules, nlat, 99) / 1e3,
+		       (double)bench_pct(lat, nlat, 50) / (double)bench_pct(lat_rules, nlat, 50));
+	}
 	qsort(lat_norm, m->n, sizeof(*lat_norm), bench_cmp_u64);
 	qsort(lat_scan, m->n, sizeof(*lat_scan), bench_cmp_u64);
 	printf("normalise      %.2f us median, %.2f us p99 (text_normalise alone)\n",
@@ -303,6 +339,7 @@ run(const struct kb *kb, const struct bench_msgs *m, long passes)
 	text_norm_free(&norm);
 	free(cc.stamp);
 	free(lat);
+	free(lat_rules);
 	free(lat_norm);
 	free(lat_scan);
 	match_ctx_free(ctx);
@@ -318,12 +355,14 @@ main(int argc, char **argv)
 	struct bench_msgs m = {0};
 	struct kb *kb = NULL;
 	uint64_t t0, t1;
-	double rss_start, rss_load, rss_kb;
+	double rss_start, rss_load, rss_kb, model_ms = 0;
 	int ch, interp = 0, rc = 1;
 
-	while ((ch = getopt(argc, argv, "Im:n:p:h")) != -1) {
+	while ((ch = getopt(argc, argv, "IMm:n:p:h")) != -1) {
 		if (ch == 'I')
 			interp = 1;
+		else if (ch == 'M')
+			src.no_model = 1;
 		else if (ch == 'm')
 			msgfile = optarg;
 		else if (ch == 'n')
@@ -345,9 +384,15 @@ main(int argc, char **argv)
 
 	rss_start = bench_rss_now_mb();
 	diag_list_init(&diags);
+	/* Models are cached where the bot would keep them ($FAQBOT_CACHE_DIR). */
+	src.cache_dir = getenv("FAQBOT_CACHE_DIR");
 	t0 = bench_ns();
-	kb = dir ? kb_load(&src, &diags) : kb_load_embedded(&diags);
+	kb = kb_load(&src, &diags);
 	t1 = bench_ns();
+	/* The model, from the trainer process as the bot gets it ($FAQBOT_TRAINER). */
+	if (kb != NULL && kb_model_wait(kb, &diags) == -1)
+		diag_print(&diags, stderr, DIAG_WARNING);
+	model_ms = (double)(bench_ns() - t1) / 1e6;
 	if (kb == NULL) {
 		diag_print(&diags, stderr, DIAG_WARNING);
 		fprintf(stderr, "bench_classify: %s did not load\n",
@@ -372,7 +417,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_classify: no messages\n");
 		goto out;
 	}
-	print_set(kb, dir, interp, (double)(t1 - t0) / 1e6, rss_start, rss_load, rss_kb);
+	print_set(kb, dir, interp, (double)(t1 - t0) / 1e6, model_ms, rss_start, rss_load, rss_kb);
 	printf("messages       %zu (%s, %.1f bytes on average)\n", m.n,
 	       msgfile ? msgfile : "the set's examples", (double)m.bytes / (double)m.n);
 	run(kb, &m, passes);

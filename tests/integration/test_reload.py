@@ -3,6 +3,7 @@ leave in their directories by mistake: a FIFO, a set without the safety
 intents, a directory swapped in by a deploy; and the signals."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -157,6 +158,30 @@ class Watch(ReloadTestCase):
         self.set_answer(os.path.join(self.tmp, "v2"), "DELTA")
         bot.wait_log("reloaded (files changed)", timeout=15, start=start)
         self.assertIn("DELTA", self.asked(room))
+
+
+    def test_labelled_messages_beside_the_intents_are_watched_too(self):
+        idir, rdir = self.copy_set()
+        bot = self.start_bot(self.config(idir, rdir, watch=True))
+        self.support_room(bot)
+
+        def learnt(line):
+            return int(re.search(r"the model learnt from (\d+) messages", bot.log()[line - 1]).group(1))
+
+        # A moderator adds the labelled directory the bot did not have at the start
+        # (it learnt from the set built in)...
+        ldir = os.path.join(os.path.dirname(idir), "labelled")
+        os.mkdir(ldir + ".tmp")
+        shutil.copy(os.path.join(SOURCE, "labelled", "traps.tsv"), ldir + ".tmp")
+        start = len(bot.log())
+        os.rename(ldir + ".tmp", ldir)
+        first = learnt(bot.wait_log("reloaded (files changed)", timeout=120, start=start))
+        # ...and then adds a message to one of its files: the model learns it.
+        start = len(bot.log())
+        with open(os.path.join(ldir, "traps.tsv"), "a") as f:
+            f.write("safety.crisis\tI have been giving my pills away to the neighbours\n")
+        self.assertEqual(learnt(bot.wait_log("reloaded (files changed)", timeout=120, start=start)),
+                         first + 1)
 
 
 class Signals(ReloadTestCase):

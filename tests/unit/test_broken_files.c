@@ -429,7 +429,7 @@ load_case(void *arg, int fd)
 	const char *dir = arg;
 	char ipath[128], rpath[128];
 	const char *ip[1], *rp[1];
-	struct kb_source src;
+	struct kb_source src = {0};
 	struct diag_list d;
 	struct kb *kb;
 	size_t i, dl = strlen(dir);
@@ -630,7 +630,7 @@ load_case_all(void *arg, int fd)
 	const char *dir = arg;
 	char ipath[128], rpath[128];
 	const char *ip[1] = {ipath}, *rp[1] = {rpath};
-	struct kb_source src = {ip, 1, rp, 1, 0};
+	struct kb_source src = {.intent_paths = ip, .nintent = 1, .response_paths = rp, .nresponse = 1};
 	struct diag_list d;
 	struct kb *kb;
 	size_t i;

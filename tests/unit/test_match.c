@@ -72,7 +72,7 @@ set_load(struct set *s, const char *intents)
 {
 	char ipath[128], rpath[128], name[128], body[256];
 	const char *ip[1], *rp[1];
-	struct kb_source src;
+	struct kb_source src = {.no_model = 1}; /* the rules alone */
 	struct diag_list d;
 	char *json = json_of(intents);
 	size_t i;

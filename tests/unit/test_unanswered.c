@@ -411,7 +411,30 @@ test_recent(void **state)
 	assert_non_null(second);
 	assert_true(first < second);
 	assert_null(strstr(out.data, "oldest"));
-	assert_non_null(strstr(out.data, "- 1970-01-01 00:50 UTC, `!c'x`: newest question\n"));
+	/* Numbered, newest first: what `!faq teach N` refers to. */
+	assert_non_null(strstr(out.data, "1. 1970-01-01 00:50 UTC, `!c'x`: newest question\n"));
+	assert_non_null(strstr(out.data, "2. 1970-01-01 00:33 UTC, `!b:x`: middle"));
+	{
+		char **texts;
+		size_t n, i;
+
+		/* The same entries, in the same order, as text. */
+		unanswered_last(dir, 2, &texts, &n);
+		assert_int_equal(n, 2);
+		assert_string_equal(texts[0], "newest question");
+		assert_string_equal(texts[1], "middle *bold* question");
+		for (i = 0; i < n; i++)
+			free(texts[i]);
+		free(texts);
+	}
+	/* A note says why an entry is there besides no answer. */
+	assert_int_equal(unanswered_append_note(dir, "!d:x", "u4", 7, "a thumbs down", 4000,
+	                                        "marked unhelpful"),
+	                 0);
+	buf_reset(&out);
+	unanswered_recent(dir, 1, &out);
+	assert_non_null(strstr(out.data, "1. 1970-01-01 01:06 UTC, `!d:x`: a thumbs down "
+	                                 "(marked unhelpful)\n"));
 	buf_free(&out);
 	tmp_remove(dir);
 }
