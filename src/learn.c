@@ -12,6 +12,7 @@
 #include "lexicon.h"
 #include "smap.h"
 #include "text.h"
+#include "util.h"
 
 #define NO_MEMBER UINT32_MAX
 
@@ -1131,19 +1132,8 @@ learn_near_count(const struct learn_near *nr)
 static double
 overlap(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
 {
-	size_t i = 0, j = 0, both = 0;
+	size_t both = util_sorted_common(a, na, b, nb);
 
-	while (i < na && j < nb) {
-		if (a[i] == b[j]) {
-			both++;
-			i++;
-			j++;
-		} else if (a[i] < b[j]) {
-			i++;
-		} else {
-			j++;
-		}
-	}
 	return na && nb ? (double)both / sqrt((double)na * (double)nb) : 0;
 }
 

@@ -362,6 +362,18 @@ explain_intent(const struct kb *kb, const struct match_ctx *ctx, uint32_t idx,
 	(void)opt;
 }
 
+/* in answers, chosen by the learned layer (by) instead of what the rules said. */
+static void
+answer_by(struct match_result *res, const struct intent *in, int by, double score)
+{
+	res->intent = in;
+	res->by = by;
+	res->score = score;
+	res->ambiguous = 0;
+	res->silenced_by = NULL;
+	res->ncap = 0;
+}
+
 static void match_near(struct match_ctx *ctx, const struct kb *kb, const struct match_opts *opt,
                        struct match_result *res, struct buf *explain);
 static const struct intent *class_intent(const struct kb *kb, uint32_t c);
@@ -588,13 +600,8 @@ match_near(struct match_ctx *ctx, const struct kb *kb, const struct match_opts *
 		           sim, LEARN_NEAR_SIMILAR);
 	if (c < 0 || (in = class_intent(kb, (uint32_t)c)) == NULL)
 		return;
-	res->intent = in;
-	res->by = MATCH_BY_TAUGHT;
-	res->score = sim;
-	res->ambiguous = 0;
-	res->silenced_by = NULL;
+	answer_by(res, in, MATCH_BY_TAUGHT, sim);
 	res->flag = 0;
-	res->ncap = 0;
 	if (explain != NULL)
 		buf_printf(explain, "result: %s, close to a message moderators taught\n", in->id);
 }
@@ -647,12 +654,7 @@ match_model(struct match_ctx *ctx, const struct kb *kb, const struct learn_model
 		uint32_t c = pred.p_emergency >= pred.p_crisis ? LEARN_C_EMERGENCY : LEARN_C_CRISIS;
 
 		if ((in = class_intent(kb, c)) != NULL) {
-			res->intent = in;
-			res->by = MATCH_BY_MODEL;
-			res->score = ps;
-			res->ambiguous = 0;
-			res->silenced_by = NULL;
-			res->ncap = 0;
+			answer_by(res, in, MATCH_BY_MODEL, ps);
 		} else {
 			res->flag = 1;
 		}

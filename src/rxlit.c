@@ -669,18 +669,6 @@ rxlit_is_alpha(int c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static int
-rxlit_hex_value(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Reads digits of the given base (8 or 16) at ps->p, at most max of them
  * (0: up to a closing brace, which is consumed). Returns 0 with *cp set,
@@ -693,7 +681,7 @@ rxlit_number(struct rxlit_parser *ps, int base, int max, uint32_t *cp)
 	int d, n = 0;
 
 	while (ps->p < ps->end && (max == 0 || n < max)) {
-		d = rxlit_hex_value(*ps->p);
+		d = util_hex_value(*ps->p);
 		if (d < 0 || d >= base)
 			break;
 		if (v > 0x10ffff)
@@ -796,7 +784,7 @@ rxlit_escape(struct rxlit_parser *ps, int in_class, uint32_t *cp)
 			return rxlit_number(ps, 16, 0, cp) == 0 ? RXLIT_ESC_CHAR : RXLIT_ESC_FAIL;
 		}
 		/* a bare \x (a NUL) is rare enough not to bother with */
-		if (ps->p >= ps->end || rxlit_hex_value(*ps->p) < 0)
+		if (ps->p >= ps->end || util_hex_value(*ps->p) < 0)
 			return RXLIT_ESC_FAIL;
 		return rxlit_number(ps, 16, 2, cp) == 0 ? RXLIT_ESC_CHAR : RXLIT_ESC_FAIL;
 	case 'c':

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "diag.h"
 #include "unanswered.h"
+#include "util.h"
 
 #define TEACH_FILE     "taught.tsv"
 #define TEACH_MAX_FILE (16u << 20) /* a taught file larger than this is not read */
@@ -121,18 +122,6 @@ teach_answered(struct teach *t, const char *event_id, const char *answer_id)
 	}
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The event id in id: a bare "$..." or the last "$..." part of a link. Caller frees. */
 static char *
 event_of(const char *id)
@@ -144,7 +133,7 @@ event_of(const char *id)
 
 	buf_init(&b);
 	for (p = id; *p; p++) {
-		if (*p == '%' && (h = hexval(p[1])) >= 0 && (l = hexval(p[2])) >= 0) {
+		if (*p == '%' && (h = util_hex_value(p[1])) >= 0 && (l = util_hex_value(p[2])) >= 0) {
 			buf_putc(&b, (char)(h * 16 + l));
 			p += 2;
 		} else {

@@ -42,6 +42,7 @@
 #include "log.h"
 #include "smap.h"
 #include "text.h"
+#include "util.h"
 
 /* The log's name in the state directory. */
 #define UNANSWERED_FILE "unanswered.jsonl"
@@ -1830,20 +1831,7 @@ rep_rank(struct rep *rp)
 static uint32_t
 overlap(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t nb)
 {
-	uint32_t i = 0, j = 0, n = 0;
-
-	while (i < na && j < nb) {
-		if (a[i] == b[j]) {
-			n++;
-			i++;
-			j++;
-		} else if (a[i] < b[j]) {
-			i++;
-		} else {
-			j++;
-		}
-	}
-	return n;
+	return (uint32_t)util_sorted_common(a, na, b, nb);
 }
 
 /* Words of a set of n that a similar set must share one of: |x| - ceil(t|x|) + 1. */

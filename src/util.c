@@ -413,3 +413,34 @@ util_edit_distance(const char *a, const char *b)
 	}
 	return row[lb];
 }
+
+int
+util_hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+size_t
+util_sorted_common(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
+{
+	size_t i = 0, j = 0, n = 0;
+
+	while (i < na && j < nb) {
+		if (a[i] == b[j]) {
+			n++;
+			i++;
+			j++;
+		} else if (a[i] < b[j]) {
+			i++;
+		} else {
+			j++;
+		}
+	}
+	return n;
+}

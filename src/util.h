@@ -75,6 +75,10 @@ int64_t now_wall(void);
  * strings of 63 bytes or more are "far" (99).
  */
 size_t util_edit_distance(const char *a, const char *b);
+/* The value of the hexadecimal digit c, or -1. */
+int util_hex_value(int c);
+/* How many values two ascending arrays share. */
+size_t util_sorted_common(const uint32_t *a, size_t na, const uint32_t *b, size_t nb);
 
 /* 64-bit FNV-1a hash. */
 uint64_t hash_bytes(const void *p, size_t n);
