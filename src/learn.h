@@ -53,7 +53,7 @@ struct text_norm;
  * features or the training change, so that no model of another kind passes
  * for a current one.
  */
-#define LEARN_FORMAT_HASH  0x6661716d6f640004ull
+#define LEARN_FORMAT_HASH  0x6661716d6f640005ull
 
 /* Fixed class numbers: the safety classes first (read on every message). */
 enum {
