@@ -29,6 +29,10 @@ CRISES = [
      "the note for my son is in the envelope with the good watch"),
     ("faqbot the shed key is in the envelope with the letters for the kids",
      "the letters for the kids are in the envelope with the shed key"),
+    ("faqbot labelled the freezer boxes so the kids know what is what",
+     "the freezer boxes are labelled so the kids know what is what"),
+    ("faqbot no need to renew the garden magazine after this month",
+     "faqbot no need to renew my garden magazine after this month then"),
 ]
 
 
