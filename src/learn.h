@@ -53,7 +53,7 @@ struct text_norm;
  * features or the training change, so that no model of another kind passes
  * for a current one.
  */
-#define LEARN_FORMAT_HASH  0x6661716d6f640005ull
+#define LEARN_FORMAT_HASH  0x6661716d6f640006ull
 
 /* Fixed class numbers: the safety classes first (read on every message). */
 enum {
@@ -72,7 +72,8 @@ struct learn_row {
 
 /* Training parameters; the feature ones are kept in the model. */
 struct learn_params {
-	double c;          /* liblinear's C: less regularisation as it grows */
+	double c;          /* liblinear's C for the safety tier: less regularisation as it grows */
+	double c_second;   /* and for the second tier (no answer and the intents) */
 	double eps;        /* liblinear's stopping tolerance */
 	double prune;      /* weights smaller than this (absolute) are dropped */
 	double prune_neg;  /* the second tier's negative weights, down to minus this */

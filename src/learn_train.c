@@ -72,7 +72,7 @@ train_class(struct trainer *tr, size_t c, double *y)
 	prob.y = y;
 	memset(&param, 0, sizeof(param));
 	param.solver_type = L2R_LR; /* the primal solver draws no random numbers */
-	param.C = tr->p->c;
+	param.C = second ? tr->p->c_second : tr->p->c;
 	param.eps = tr->p->eps;
 	if (second) {
 		/*
